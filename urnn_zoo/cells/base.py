@@ -1,0 +1,419 @@
+r"""The cell contract (DESIGN §2): :class:`RecurrentCell`, its registry, :func:`make_cell`,
+:func:`cell_names`, :class:`ParamCount` and the task model :class:`SequenceModel`.
+
+A family subclasses :class:`RecurrentCell` with a class attribute ``name``; defining the class registers it.
+The whole-sequence ``forward`` is the main path: it materialises anything parametrised once
+(:meth:`RecurrentCell.prepare`), projects the inputs of all steps in one matmul
+(:meth:`RecurrentCell.project_input`) and then runs :meth:`RecurrentCell.recur` per step. ``step`` runs the
+same three pieces for one step, so the two give the same numbers by construction.
+"""
+from __future__ import annotations
+
+import inspect
+import math
+from typing import Any, ClassVar, NamedTuple
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils import parametrize
+
+__all__ = [
+    "ParamCount",
+    "RecurrentCell",
+    "SequenceModel",
+    "cell_names",
+    "make_cell",
+    "complex_dtype_of",
+    "real_dtype_of",
+    "stored_reals",
+    "frobenius_unitarity_error",
+    "ComplexInput",
+]
+
+_REGISTRY: dict[str, type["RecurrentCell"]] = {}
+CONSTRAINTS = ("exact", "soft", "none")
+
+
+class ParamCount(NamedTuple):
+    r"""Parameter counts in both conventions of DESIGN §3 (real numbers).
+
+    ``stored``: reals held in parameters (a complex entry counts 2). ``dof``: the free reals of the family's
+    own parametrisation. ``recurrent_*``: the same for the recurrent map alone (no biases, input matrix,
+    initial state or readout).
+    """
+
+    stored: int
+    dof: int
+    recurrent_stored: int
+    recurrent_dof: int
+
+
+def complex_dtype_of(dtype: torch.dtype) -> torch.dtype:
+    r"""The complex dtype whose parts have real dtype ``dtype`` (float32 -> complex64)."""
+    return {torch.float32: torch.complex64, torch.float64: torch.complex128}.get(dtype, dtype)
+
+
+def real_dtype_of(dtype: torch.dtype) -> torch.dtype:
+    r"""The real dtype of the parts of ``dtype`` (complex128 -> float64; real dtypes map to themselves)."""
+    return {torch.complex64: torch.float32, torch.complex128: torch.float64}.get(dtype, dtype)
+
+
+def stored_reals(params) -> int:
+    r"""Number of real numbers held by an iterable of tensors (a complex entry counts 2)."""
+    return sum(p.numel() * (2 if p.is_complex() else 1) for p in params)
+
+
+def frobenius_unitarity_error(w: Tensor) -> Tensor:
+    r"""‖W^H W − I‖_F of a dense square (or tall) matrix, computed densely; batched over leading dims.
+
+    Example:
+        >>> frobenius_unitarity_error(torch.eye(3)).item()
+        0.0
+    """
+    gram = w.mH @ w
+    eye = torch.eye(gram.shape[-1], dtype=gram.dtype, device=gram.device)
+    return torch.linalg.matrix_norm(gram - eye)
+
+
+class ComplexInput(nn.Module):
+    r"""The complex input matrix V = V_re + i·V_im of the unitary family (DESIGN §3, reference §0).
+
+    A real input reaches both parts of the complex state. V is stored as one complex (N, n_in) parameter
+    (2·N·n_in reals) and applied as one real GEMM on its real-pair view.
+
+    Args:
+        input_size: n_in.
+        hidden_size: N.
+        dtype: real dtype of the parts.
+        device: where the parameter lives.
+
+    Example:
+        >>> v = ComplexInput(3, 4)
+        >>> v(torch.randn(5, 2, 3)).dtype
+        torch.complex64
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, dtype=None, device=None) -> None:
+        super().__init__()
+        cdtype = complex_dtype_of(dtype or torch.get_default_dtype())
+        self.weight = nn.Parameter(torch.empty(hidden_size, input_size, dtype=cdtype, device=device))
+        # Glorot-uniform-like bound for each part, as the uRNN codes initialise V.
+        bound = math.sqrt(6.0 / (input_size + 2 * hidden_size))
+        with torch.no_grad():
+            torch.view_as_real(self.weight).uniform_(-bound, bound)
+
+    def forward(self, x: Tensor) -> Tensor:
+        n, n_in = self.weight.shape
+        # (N, n_in, 2) -> (N, 2, n_in) -> (2N, n_in): rows interleave Re and Im of each unit, so the
+        # product reshapes to (..., N, 2) and is viewed as complex without a copy.
+        pairs = torch.view_as_real(self.weight).permute(0, 2, 1).reshape(2 * n, n_in)
+        y = x @ pairs.mT
+        return torch.view_as_complex(y.reshape(*y.shape[:-1], n, 2))
+
+
+class RecurrentCell(nn.Module):
+    r"""Base class of every cell: one recurrence h_t = σ(W h_{t−1} + U x_t + b) behind one interface.
+
+    Subclasses set the class attributes ``name`` (registry key) and ``constraint`` (``"exact"``,
+    ``"soft"`` or ``"none"``), call ``super().__init__(input_size, hidden_size, is_complex)`` and implement
+    :meth:`prepare`, :meth:`project_input`, :meth:`recur`, :meth:`recurrent_matrix` and
+    :meth:`recurrent_parameters` (and :meth:`recurrent_dof` where it differs from what is stored). Cells
+    whose state is not one (B, N) tensor override :meth:`initial_state` and :meth:`state_output`; cells
+    backed by a fused torch kernel override :meth:`run` and set ``step_via_run``.
+
+    Args:
+        input_size: width of x_t (n_in).
+        hidden_size: N.
+        is_complex: whether the hidden state is complex (then ``output_size`` is 2N: [Re h; Im h]).
+    """
+
+    name: ClassVar[str]
+    constraint: ClassVar[str] = "none"
+    step_via_run: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        name = cls.__dict__.get("name")
+        if name is None:
+            return
+        if cls.constraint not in CONSTRAINTS:
+            raise TypeError(f"{cls.__name__}.constraint must be one of {CONSTRAINTS}, got {cls.constraint!r}")
+        if name in _REGISTRY and _REGISTRY[name].__qualname__ != cls.__qualname__:
+            raise TypeError(f"cell name {name!r} is already registered by {_REGISTRY[name].__qualname__}")
+        _REGISTRY[name] = cls
+
+    def __init__(self, input_size: int, hidden_size: int, is_complex: bool) -> None:
+        super().__init__()
+        for arg, value in (("input_size", input_size), ("hidden_size", hidden_size)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{arg} must be a positive int, got {value!r}")
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.is_complex = is_complex
+
+    # ----------------------------------------------------------------- sizes and dtypes
+    @property
+    def output_size(self) -> int:
+        r"""Real width emitted per step: N, or 2N for complex cells ([Re h; Im h])."""
+        return 2 * self.hidden_size if self.is_complex else self.hidden_size
+
+    @property
+    def real_dtype(self) -> torch.dtype:
+        r"""Real precision of the cell (the parts of complex parameters)."""
+        return real_dtype_of(next(self.parameters()).dtype)
+
+    @property
+    def state_dtype(self) -> torch.dtype:
+        return complex_dtype_of(self.real_dtype) if self.is_complex else self.real_dtype
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    # ----------------------------------------------------------------- the recurrence pieces
+    def initial_state(self, batch_size: int, device=None, dtype=None):
+        r"""Zero state of shape (B, N), complex for complex cells.
+
+        Args:
+            batch_size: B.
+            device: defaults to the cell's device.
+            dtype: defaults to the cell's state dtype.
+        """
+        return torch.zeros(
+            batch_size, self.hidden_size, device=device or self.device, dtype=dtype or self.state_dtype
+        )
+
+    def prepare(self) -> Any:
+        r"""Materialise what the recurrence needs once per forward (dense W, Cayley, expm, ...)."""
+        raise NotImplementedError
+
+    def project_input(self, x: Tensor) -> Tensor:
+        r"""U x (+ b) for all leading dims at once: (..., n_in) -> (..., N)."""
+        raise NotImplementedError
+
+    def recur(self, u: Tensor, state, ctx: Any):
+        r"""One step from the projected input ``u`` (B, N) and the previous state; returns the new state."""
+        raise NotImplementedError
+
+    def state_output(self, state) -> Tensor:
+        r"""The (B, N) tensor of a state that is emitted (h; for gated cells, h of (h, c))."""
+        return state
+
+    def emit(self, h: Tensor) -> Tensor:
+        r"""Real outputs from stacked hidden states: h for real cells, [Re h; Im h] for complex ones."""
+        return torch.cat([h.real, h.imag], dim=-1) if h.is_complex() else h
+
+    # ----------------------------------------------------------------- public API
+    def forward(self, x: Tensor, state=None):
+        r"""Run the whole sequence.
+
+        Args:
+            x: real (T, B, input_size), time-major.
+            state: the state before the first step; None means :meth:`initial_state` (B).
+
+        Returns:
+            ``(out, state)``: real (T, B, output_size) outputs and the final state.
+        """
+        self._check_input(x, 3, "(T, B, input_size)")
+        if state is None:
+            state = self.initial_state(x.shape[1], device=x.device)
+        return self.run(x, state)
+
+    def run(self, x: Tensor, state):
+        r"""The sequence loop behind :meth:`forward` (inputs already checked, state given).
+
+        Families backed by a fused torch kernel (``nn.LSTM``, ``nn.RNN``) override it and set
+        ``step_via_run`` so that :meth:`step` reuses it on a length-1 sequence.
+        """
+        # Note [Parametrised weights once per forward]: `parametrize.cached()` makes every read of a
+        # parametrised weight inside this block reuse one evaluation of its map (DESIGN §9).
+        with parametrize.cached():
+            ctx = self.prepare()
+            hs = []
+            for u in self.project_input(x).unbind(0):  # unbind, never x[t] (DESIGN §11)
+                state = self.recur(u, state, ctx)
+                hs.append(self.state_output(state))
+        return self.emit(torch.stack(hs)), state
+
+    def step(self, x_t: Tensor, state=None):
+        r"""One step; the same numbers as one step of :meth:`forward`.
+
+        Args:
+            x_t: real (B, input_size).
+            state: previous state (None: :meth:`initial_state`).
+
+        Returns:
+            ``(y_t, state)`` with y_t real (B, output_size).
+        """
+        self._check_input(x_t, 2, "(B, input_size)")
+        if state is None:
+            state = self.initial_state(x_t.shape[0], device=x_t.device)
+        if self.step_via_run:
+            out, state = self.run(x_t.unsqueeze(0), state)
+            return out.squeeze(0), state
+        with parametrize.cached():
+            state = self.recur(self.project_input(x_t), state, self.prepare())
+        return self.emit(self.state_output(state)), state
+
+    def recurrent_matrix(self) -> Tensor:
+        r"""The dense N x N map applied to the hidden state (complex for complex cells)."""
+        raise NotImplementedError
+
+    def penalty(self) -> Tensor:
+        r"""Soft-constraint term the trainer adds times λ; 0 for cells without one."""
+        return torch.zeros((), dtype=self.real_dtype, device=self.device)
+
+    def unitarity_error(self) -> Tensor:
+        r"""‖W^H W − I‖_F of the recurrent matrix (families override it where W need not be formed)."""
+        with torch.no_grad():
+            return frobenius_unitarity_error(self.recurrent_matrix())
+
+    def recurrent_parameters(self) -> list[nn.Parameter]:
+        r"""The parameters of the recurrent map alone (no biases, input matrix, initial state or readout).
+
+        For an exact cell these are the parameters behind the constraint, which the trainer may give their
+        own learning rate (DESIGN §6).
+        """
+        raise NotImplementedError
+
+    def recurrent_dof(self) -> int:
+        r"""Free reals of the recurrent map in the family's parametrisation (DESIGN §3 table).
+
+        Default: what is stored; families that store more than their parametrisation needs override it.
+        """
+        return stored_reals(self.recurrent_parameters())
+
+    def on_optimizer_step(self) -> None:
+        r"""Called by the trainer after every optimizer step (e.g. expRNN re-bases, fcurnn re-projects)."""
+
+    def parameter_count(self) -> ParamCount:
+        r"""Counts in both conventions; ``dof`` differs from ``stored`` only inside the recurrent map."""
+        stored = stored_reals(self.parameters())
+        rec_stored, rec_dof = stored_reals(self.recurrent_parameters()), self.recurrent_dof()
+        return ParamCount(stored, stored - rec_stored + rec_dof, rec_stored, rec_dof)
+
+    def extra_repr(self) -> str:
+        return f"input_size={self.input_size}, hidden_size={self.hidden_size}"
+
+    # ----------------------------------------------------------------- validation
+    def _check_input(self, x: Tensor, ndim: int, shape: str) -> None:
+        if not isinstance(x, Tensor):
+            raise TypeError(f"{self.name}: expected a tensor of shape {shape}, got {type(x).__name__}")
+        if x.dim() != ndim or x.shape[-1] != self.input_size:
+            raise ValueError(
+                f"{self.name}: expected input of shape {shape} with input_size={self.input_size}, "
+                f"got shape {tuple(x.shape)}"
+            )
+        if x.is_complex() or not x.is_floating_point():
+            raise TypeError(f"{self.name}: expected a real floating input, got dtype {x.dtype}")
+        if x.dtype != self.real_dtype:
+            raise TypeError(
+                f"{self.name}: expected input dtype {self.real_dtype} (the cell's precision), got {x.dtype}; "
+                f"convert the input or build the cell with dtype={x.dtype}"
+            )
+
+
+def cell_names() -> tuple[str, ...]:
+    r"""Sorted names of every registered cell.
+
+    Example:
+        >>> "kru" in cell_names()
+        True
+    """
+    _load_families()
+    return tuple(sorted(_REGISTRY))
+
+
+def cell_class(name: str) -> type[RecurrentCell]:
+    r"""The class registered under ``name``; an unknown name raises ``ValueError`` listing the names."""
+    _load_families()
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown cell {name!r}; expected one of {', '.join(sorted(_REGISTRY))}")
+    return _REGISTRY[name]
+
+
+def cell_options(name: str) -> dict[str, Any]:
+    r"""The options a cell accepts beyond ``input_size``/``hidden_size``/``dtype``, with their defaults."""
+    params = inspect.signature(cell_class(name).__init__).parameters
+    skip = {"self", "input_size", "hidden_size", "dtype", "device"}
+    return {k: p.default for k, p in params.items() if k not in skip and p.kind is p.KEYWORD_ONLY}
+
+
+def make_cell(
+    name: str,
+    input_size: int,
+    hidden_size: int,
+    dtype: torch.dtype | None = None,
+    device: torch.device | str | None = None,
+    **options: Any,
+) -> RecurrentCell:
+    r"""Build a registered cell.
+
+    Args:
+        name: a name from :func:`cell_names`.
+        input_size: n_in.
+        hidden_size: N.
+        dtype: real precision (float32 or float64); complex parts follow. Default: torch's default dtype.
+        device: where the parameters live.
+        **options: the family's options (see :func:`cell_options`).
+
+    Returns:
+        The cell.
+
+    Example:
+        >>> cell = make_cell("kru", input_size=10, hidden_size=64)
+        >>> out, h = cell(torch.randn(5, 2, 10))
+        >>> out.shape
+        torch.Size([5, 2, 128])
+    """
+    cls = cell_class(name)
+    accepted = cell_options(name)
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        listed = ", ".join(f"{k}={v!r}" for k, v in accepted.items()) or "none"
+        raise ValueError(f"cell {name!r} got unknown option(s) {unknown}; it accepts: {listed}")
+    dtype = dtype or torch.get_default_dtype()
+    if dtype not in (torch.float32, torch.float64):
+        raise ValueError(f"dtype must be torch.float32 or torch.float64 (the real precision), got {dtype}")
+    return cls(input_size, hidden_size, dtype=dtype, device=device, **options)
+
+
+def _load_families() -> None:
+    # Importing the package imports every family module, which registers it.
+    import urnn_zoo.cells  # noqa: F401
+
+
+class SequenceModel(nn.Module):
+    r"""A cell plus a linear head on its real outputs: the model of a task.
+
+    Args:
+        cell: any :class:`RecurrentCell`.
+        output_size: width of the prediction.
+        readout: ``"last"`` (head on the last step: (B, output_size)) or ``"all"`` (every step:
+            (T, B, output_size)).
+
+    Example:
+        >>> model = SequenceModel(make_cell("lstm", 2, 16), 1, readout="last")
+        >>> model(torch.randn(7, 3, 2)).shape
+        torch.Size([3, 1])
+    """
+
+    def __init__(self, cell: RecurrentCell, output_size: int, readout: str = "last") -> None:
+        super().__init__()
+        if readout not in ("last", "all"):
+            raise ValueError(f"readout must be 'last' or 'all', got {readout!r}")
+        if not isinstance(cell, RecurrentCell):
+            raise TypeError(f"cell must be a RecurrentCell, got {type(cell).__name__}")
+        self.cell = cell
+        self.readout = readout
+        self.head = nn.Linear(cell.output_size, output_size, dtype=cell.real_dtype, device=cell.device)
+
+    def forward(self, x: Tensor, state=None) -> Tensor:
+        out, _ = self.cell(x, state)
+        return self.head(out[-1] if self.readout == "last" else out)
+
+    def parameter_count(self) -> ParamCount:
+        r"""The cell's counts plus the head's weights and biases (in both conventions)."""
+        c = self.cell.parameter_count()
+        head = stored_reals(self.head.parameters())
+        return ParamCount(c.stored + head, c.dof + head, c.recurrent_stored, c.recurrent_dof)

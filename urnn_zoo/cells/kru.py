@@ -1,0 +1,208 @@
+r"""KRU: the Kronecker Recurrent Unit (Jose, Cissé, Fleuret, ICML 2018; DESIGN §4, reference §1).
+
+h_t = modReLU(W h_{t−1} + V x_t), W = W_0 ⊗ … ⊗ W_{F−1} with square (complex) factors W_f ∈ ℂ^{P_f×P_f}, kept
+near unitary by the soft penalty Σ_f ‖W_f^H W_f − I‖_F² that the trainer adds times λ.
+"""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from urnn_zoo.activations import ModReLU
+from urnn_zoo.cells.base import ComplexInput, RecurrentCell, complex_dtype_of
+from urnn_zoo.kron import (
+    factor_shapes,
+    factor_sizes,
+    kron_apply,
+    kron_dense,
+    kron_penalty,
+    kron_unitarity_error,
+    random_unitary,
+)
+
+__all__ = ["KRU", "square_factor_sizes", "init_factor", "split_in_two", "AUTO_DENSE_MAX_N"]
+
+INITS = ("unitary", "identity", "identity_noise")
+STRATEGIES = ("auto", "factored", "dense")
+IDENTITY_NOISE_STD = 1e-2
+
+# Note [KRU compute strategy]
+# The parametrisation (the factors) and the compute strategy are independent (DESIGN §4). Per forward we
+# either form the dense W once and apply one GEMM per step ("dense"), or multiply adjacent factors once into
+# two balanced groups A ⊗ B and apply them per step as two matmuls ("factored", cost N·(P_A + P_B) instead of
+# N²). One contraction per 2x2 factor per step never wins: the per-step cost is operator overhead, not
+# arithmetic (DESIGN §11). "auto" takes dense up to this N: measured on the 2-core CPU class (DESIGN §4 and
+# §11: dense wins at N=128, two groups win from N≈256 up); the asv benchmark `bench_kron` re-measures it.
+AUTO_DENSE_MAX_N = 128
+
+
+def square_factor_sizes(hidden_size: int, factors: Sequence | None, num_factors: int) -> list[int]:
+    r"""The sizes P_f of KRU's square factors, explicit or from the Cervnet rule.
+
+    Args:
+        hidden_size: N.
+        factors: ``[k, ...]`` or ``[(P, Q), ...]`` with P = Q and ∏P = N, or None.
+        num_factors: maximum number of factors F for the rule (used when ``factors`` is None).
+
+    Returns:
+        ``[P_0, ..., P_{F−1}]``.
+
+    Example:
+        >>> square_factor_sizes(128, None, 2), square_factor_sizes(12, [(3, 3), 4], 2)
+        ([8, 16], [3, 4])
+    """
+    if factors is None:
+        return factor_sizes(hidden_size, num_factors)
+    shapes = factor_shapes(factors, hidden_size)
+    rect = [s for s in shapes if s[0] != s[1]]
+    if rect:
+        raise ValueError(
+            f"KRU needs square factors (a rectangular factor makes W rank-deficient, never unitary); "
+            f"got rectangular {rect} in factors={list(factors)!r}"
+        )
+    return [p for p, _ in shapes]
+
+
+def init_factor(size: int, init: str, dtype: torch.dtype, generator: torch.Generator | None = None) -> Tensor:
+    r"""One factor's initial value: Haar-random unitary, identity, or identity plus N(0, 0.01²) noise.
+
+    Example:
+        >>> init_factor(2, "identity", torch.complex64)
+        tensor([[1.+0.j, 0.+0.j],
+                [0.+0.j, 1.+0.j]])
+    """
+    if init not in INITS:
+        raise ValueError(f"init must be one of {INITS}, got {init!r}")
+    if init == "unitary":
+        return random_unitary(size, dtype=dtype, generator=generator)
+    eye = torch.eye(size, dtype=dtype)
+    if init == "identity":
+        return eye
+    return eye + IDENTITY_NOISE_STD * torch.randn(size, size, dtype=dtype, generator=generator)
+
+
+def split_in_two(sizes: Sequence[int]) -> int:
+    r"""Where to cut the factor list into two adjacent groups with the most balanced products.
+
+    Applying A ⊗ B costs N·(P_A + P_B) per row, smallest when P_A and P_B are closest.
+
+    Example:
+        >>> split_in_two([2] * 9), split_in_two([3, 137])
+        (4, 1)
+    """
+    if len(sizes) < 2:
+        return len(sizes)
+    logs = [math.log(s) for s in sizes]
+    total = sum(logs)
+    return min(range(1, len(sizes)), key=lambda k: abs(2 * sum(logs[:k]) - total))
+
+
+class KRU(RecurrentCell):
+    r"""Kronecker Recurrent Unit (reference §1).
+
+    Args:
+        input_size: n_in.
+        hidden_size: N = ∏P_f.
+        dtype, device: real precision and place of the parameters.
+        factors: explicit square factor sizes (``[k, ...]`` or ``[(P, P), ...]``); default from ``num_factors``.
+        num_factors: maximum number of factors for the Cervnet rule (default 2: N=128 -> [8, 16]).
+        complex_factors: complex factors and state (default) or real ones.
+        init: ``"unitary"`` (Haar per factor, default), ``"identity"`` or ``"identity_noise"``.
+        strategy: ``"auto"``, ``"factored"`` or ``"dense"`` (Note [KRU compute strategy]).
+        activation: ``"modrelu"`` (default; its per-unit bias is the recurrence's only bias) or ``"tanh"``
+            (real factors only, with its own bias).
+        eps: modReLU's ε.
+        learn_initial_state: learn h_0 (adds N reals, 2N when complex); off by default.
+
+    Example:
+        >>> cell = KRU(10, 512, factors=[2] * 9)
+        >>> cell.parameter_count().recurrent_dof
+        72
+    """
+
+    name = "kru"
+    constraint = "soft"
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        *,
+        dtype=None,
+        device=None,
+        factors: Sequence | None = None,
+        num_factors: int = 2,
+        complex_factors: bool = True,
+        init: str = "unitary",
+        strategy: str = "auto",
+        activation: str = "modrelu",
+        eps: float = 1e-5,
+        learn_initial_state: bool = False,
+    ) -> None:
+        super().__init__(input_size, hidden_size, is_complex=bool(complex_factors))
+        if strategy not in STRATEGIES:
+            raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
+        if activation not in ("modrelu", "tanh"):
+            raise ValueError(f"activation must be 'modrelu' or 'tanh', got {activation!r}")
+        if activation == "tanh" and complex_factors:
+            raise ValueError("activation='tanh' needs a real state: pass complex_factors=False")
+        dtype = dtype or torch.get_default_dtype()
+        self.sizes = square_factor_sizes(hidden_size, factors, num_factors)
+        self.init, self.strategy, self.activation_name = init, strategy, activation
+        fdtype = complex_dtype_of(dtype) if complex_factors else dtype
+        self.factors = nn.ParameterList(
+            [nn.Parameter(init_factor(p, init, fdtype).to(device)) for p in self.sizes]
+        )
+        if complex_factors:
+            self.input = ComplexInput(input_size, hidden_size, dtype=dtype, device=device)
+        else:
+            self.input = nn.Linear(input_size, hidden_size, bias=activation == "tanh", dtype=dtype, device=device)
+        self.act = ModReLU(hidden_size, eps=eps, dtype=dtype, device=device) if activation == "modrelu" else torch.tanh
+        self.h0 = (
+            nn.Parameter(torch.zeros(hidden_size, dtype=self.state_dtype, device=device)) if learn_initial_state else None
+        )
+
+    @property
+    def uses_dense(self) -> bool:
+        r"""Whether this forward forms W densely (Note [KRU compute strategy])."""
+        if self.strategy == "auto":
+            return self.hidden_size <= AUTO_DENSE_MAX_N or len(self.sizes) == 1
+        return self.strategy == "dense"
+
+    def initial_state(self, batch_size: int, device=None, dtype=None):
+        if self.h0 is None:
+            return super().initial_state(batch_size, device, dtype)
+        return self.h0.to(device=device, dtype=dtype).expand(batch_size, -1)
+
+    def prepare(self) -> list[Tensor]:
+        if self.uses_dense:
+            return [kron_dense(list(self.factors)).mT]
+        k = split_in_two(self.sizes)
+        return [kron_dense(list(self.factors[:k])), kron_dense(list(self.factors[k:]))]
+
+    def project_input(self, x: Tensor) -> Tensor:
+        return self.input(x)
+
+    def recur(self, u: Tensor, h: Tensor, ctx: list[Tensor]) -> Tensor:
+        wh = h @ ctx[0] if len(ctx) == 1 else kron_apply(ctx, h)
+        return self.act(u + wh)
+
+    def recurrent_matrix(self) -> Tensor:
+        return kron_dense(list(self.factors))
+
+    def penalty(self) -> Tensor:
+        return kron_penalty(list(self.factors))
+
+    def unitarity_error(self) -> Tensor:
+        with torch.no_grad():
+            return kron_unitarity_error(list(self.factors))
+
+    def recurrent_parameters(self) -> list[nn.Parameter]:
+        return list(self.factors)
+
+    def extra_repr(self) -> str:
+        kind = "complex" if self.is_complex else "real"
+        return f"{super().extra_repr()}, factors={self.sizes} ({kind}), init={self.init!r}, strategy={self.strategy!r}"
