@@ -23,7 +23,7 @@ from urnn_zoo.kron import (
     random_unitary,
 )
 
-__all__ = ["KRU", "square_factor_sizes", "init_factor", "split_in_two", "AUTO_DENSE_MAX_N"]
+__all__ = ["KRU", "square_factor_sizes", "init_factor", "forms_dense", "split_in_two", "AUTO_DENSE_MAX_N"]
 
 INITS = ("unitary", "identity", "identity_noise")
 STRATEGIES = ("auto", "factored", "dense")
@@ -82,6 +82,20 @@ def init_factor(size: int, init: str, dtype: torch.dtype, generator: torch.Gener
     if init == "identity":
         return eye
     return eye + IDENTITY_NOISE_STD * torch.randn(size, size, dtype=dtype, generator=generator)
+
+
+def forms_dense(strategy: str, sizes: Sequence[int]) -> bool:
+    r"""Whether a forward with this strategy forms W densely (Note [KRU compute strategy]).
+
+    Example:
+        >>> forms_dense("auto", [8, 16]), forms_dense("auto", [16, 32]), forms_dense("factored", [7])
+        (True, False, True)
+    """
+    if len(sizes) == 1:  # one factor is the dense matrix
+        return True
+    if strategy == "auto":
+        return math.prod(sizes) <= AUTO_DENSE_MAX_N
+    return strategy == "dense"
 
 
 def split_in_two(sizes: Sequence[int]) -> int:
@@ -168,9 +182,7 @@ class KRU(RecurrentCell):
     @property
     def uses_dense(self) -> bool:
         r"""Whether this forward forms W densely (Note [KRU compute strategy])."""
-        if self.strategy == "auto":
-            return self.hidden_size <= AUTO_DENSE_MAX_N or len(self.sizes) == 1
-        return self.strategy == "dense"
+        return forms_dense(self.strategy, self.sizes)
 
     def initial_state(self, batch_size: int, device=None, dtype=None):
         if self.h0 is None:

@@ -12,7 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from urnn_zoo.cells.base import RecurrentCell
-from urnn_zoo.cells.kru import AUTO_DENSE_MAX_N, STRATEGIES, init_factor, split_in_two, square_factor_sizes
+from urnn_zoo.cells.kru import STRATEGIES, forms_dense, init_factor, split_in_two, square_factor_sizes
 from urnn_zoo.kron import kron_dense, kron_penalty, kron_unitarity_error
 
 __all__ = ["KRULSTM"]
@@ -83,9 +83,7 @@ class KRULSTM(RecurrentCell):
 
     @property
     def uses_dense(self) -> bool:
-        if self.strategy == "auto":
-            return self.hidden_size <= AUTO_DENSE_MAX_N or len(self.sizes) == 1
-        return self.strategy == "dense"
+        return forms_dense(self.strategy, self.sizes)
 
     def initial_state(self, batch_size: int, device=None, dtype=None):
         h = super().initial_state(batch_size, device, dtype)

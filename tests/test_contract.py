@@ -1,0 +1,199 @@
+"""The cell contract (DESIGN §2) over every registered cell: a new cell is covered by registering it."""
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import urnn_zoo as uz
+from urnn_zoo.activations import ModReLU
+
+N, N_IN = 8, 3  # 8: even (EURNN), a power of two (FFT style), 2 x 4 Kronecker factors
+CELLS = uz.cell_names()
+seeds = st.integers(0, 2**31 - 1)
+
+
+def build(name, dtype=torch.float64, seed=0, hidden=N, **options):
+    torch.manual_seed(seed)
+    return uz.make_cell(name, N_IN, hidden, dtype=dtype, **options)
+
+
+def sequence(seed, T=5, B=3, dtype=torch.float64):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(T, B, N_IN, generator=g, dtype=dtype)
+
+
+def test_registry_has_every_family_of_design():
+    expected = {"kru", "kru_lstm", "lstm", "rnn"}
+    assert expected <= set(CELLS)
+    assert list(CELLS) == sorted(CELLS)
+
+
+def test_unknown_name_lists_the_registered_ones():
+    with pytest.raises(ValueError, match="unknown cell 'nope'.*kru"):
+        uz.make_cell("nope", 1, 4)
+
+
+@pytest.mark.parametrize("name", CELLS)
+def test_unknown_option_lists_the_accepted_ones(name):
+    with pytest.raises(ValueError, match=rf"cell '{name}' got unknown option\(s\) \['bogus'\]; it accepts"):
+        uz.make_cell(name, N_IN, N, bogus=1)
+
+
+@pytest.mark.parametrize("name", CELLS)
+def test_bad_dtype_rejected(name):
+    with pytest.raises(ValueError, match="dtype must be torch.float32 or torch.float64"):
+        uz.make_cell(name, N_IN, N, dtype=torch.complex64)
+
+
+@pytest.mark.parametrize("name", CELLS)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_shapes_and_dtypes(name, dtype):
+    cell = build(name, dtype)
+    assert cell.constraint in ("exact", "soft", "none")
+    assert cell.output_size == (2 * N if cell.is_complex else N)
+    x = sequence(0, T=4, B=2, dtype=dtype)
+    out, state = cell(x)
+    assert out.shape == (4, 2, cell.output_size) and out.dtype == dtype and not out.is_complex()
+    y, _ = cell.step(x[0])
+    assert y.shape == (2, cell.output_size) and y.dtype == dtype
+    w = cell.recurrent_matrix()
+    gated = name in ("lstm", "kru_lstm")
+    assert w.shape == ((4 * N, N) if gated else (N, N))
+    assert w.is_complex() == (cell.is_complex and not gated)
+    assert w.dtype in (dtype, uz.cells.base.complex_dtype_of(dtype))
+    for scalar in (cell.penalty(), cell.unitarity_error()):
+        assert scalar.dim() == 0 and not scalar.is_complex() and scalar.item() >= 0
+    if cell.constraint != "soft":
+        assert cell.penalty().item() == 0
+
+
+@pytest.mark.parametrize("name", CELLS)
+@settings(max_examples=4)
+@given(seed=seeds, T=st.integers(1, 6), B=st.integers(1, 4))
+def test_forward_equals_loop_of_step(name, seed, T, B):
+    cell = build(name, seed=seed)
+    x = sequence(seed, T, B)
+    state0 = cell.initial_state(B)
+    out, final = cell(x, state0)
+    state, ys = state0, []
+    for x_t in x.unbind(0):
+        y, state = cell.step(x_t, state)
+        ys.append(y)
+    torch.testing.assert_close(torch.stack(ys), out, rtol=1e-12, atol=1e-12)
+    for a, b in zip(torch.utils._pytree.tree_leaves(final), torch.utils._pytree.tree_leaves(state)):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", CELLS)
+def test_state_none_means_initial_state(name):
+    cell = build(name)
+    x = sequence(1)
+    torch.testing.assert_close(cell(x)[0], cell(x, cell.initial_state(x.shape[1]))[0])
+
+
+@pytest.mark.parametrize("name", CELLS)
+@settings(max_examples=3)
+@given(seed=seeds)
+def test_gradients_are_finite_and_reach_every_parameter(name, seed):
+    cell = build(name, torch.float32, seed)
+    out, _ = cell(sequence(seed, dtype=torch.float32))
+    (out.pow(2).mean() + cell.penalty()).backward()
+    for pname, p in cell.named_parameters():
+        assert p.grad is not None, f"{name}: no gradient reached {pname}"
+        assert torch.isfinite(torch.view_as_real(p.grad) if p.grad.is_complex() else p.grad).all(), pname
+
+
+@pytest.mark.parametrize("name", CELLS)
+def test_state_dict_round_trip(name):
+    a, b = build(name, seed=1), build(name, seed=2)
+    x = sequence(3)
+    b.load_state_dict(a.state_dict())
+    torch.testing.assert_close(a(x)[0], b(x)[0], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("name", CELLS)
+@settings(max_examples=3)
+@given(seed=seeds)
+def test_batch_elements_are_independent(name, seed):
+    cell = build(name, seed=seed)
+    x = sequence(seed, T=4, B=3)
+    out, _ = cell(x)
+    alone, _ = cell(x[:, 1:2])
+    torch.testing.assert_close(alone[:, 0], out[:, 1], rtol=1e-10, atol=1e-12)
+    x2 = x.clone()
+    x2[:, 0] += 1.0
+    torch.testing.assert_close(cell(x2)[0][:, 1:], out[:, 1:], rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", CELLS)
+def test_bad_input_rejected_with_a_clear_error(name):
+    cell = build(name)
+    with pytest.raises(ValueError, match=rf"expected input of shape \(T, B, input_size\) with input_size={N_IN}, got shape \(5, 2, 4\)"):
+        cell(torch.randn(5, 2, N_IN + 1, dtype=torch.float64))
+    with pytest.raises(ValueError, match=r"got shape \(5, 3\)"):
+        cell(torch.randn(5, N_IN, dtype=torch.float64))
+    with pytest.raises(ValueError, match=r"expected input of shape \(B, input_size\)"):
+        cell.step(torch.randn(4, 2, N_IN, dtype=torch.float64))
+    with pytest.raises(TypeError, match="expected a real floating input"):
+        cell(torch.ones(5, 2, N_IN, dtype=torch.complex128))
+    with pytest.raises(TypeError, match="expected input dtype torch.float64"):
+        cell(torch.ones(5, 2, N_IN, dtype=torch.float32))
+
+
+@pytest.mark.parametrize("name", CELLS)
+def test_parameter_count_is_consistent(name):
+    cell = build(name, torch.float32)
+    c = cell.parameter_count()
+    stored = sum(p.numel() * (2 if p.is_complex() else 1) for p in cell.parameters())
+    assert c.stored == stored
+    assert 0 < c.recurrent_dof <= c.recurrent_stored <= c.stored
+    assert c.stored - c.dof == c.recurrent_stored - c.recurrent_dof
+    model = uz.SequenceModel(cell, 5)
+    m = model.parameter_count()
+    head = cell.output_size * 5 + 5
+    assert (m.stored, m.dof) == (c.stored + head, c.dof + head)
+    assert (m.recurrent_stored, m.recurrent_dof) == (c.recurrent_stored, c.recurrent_dof)
+
+
+@pytest.mark.parametrize("name", CELLS)
+@pytest.mark.parametrize("readout", ["last", "all"])
+def test_sequence_model_readouts(name, readout):
+    model = uz.SequenceModel(build(name, torch.float32), 7, readout=readout)
+    y = model(sequence(0, T=4, B=2, dtype=torch.float32))
+    assert y.shape == ((2, 7) if readout == "last" else (4, 2, 7))
+
+
+def test_sequence_model_rejects_bad_readout():
+    with pytest.raises(ValueError, match="readout must be 'last' or 'all', got 'first'"):
+        uz.SequenceModel(build("rnn"), 2, readout="first")
+
+
+def _modrelu_cells():
+    return [n for n in CELLS if any(isinstance(m, ModReLU) for m in build(n, torch.float32).modules())]
+
+
+@pytest.mark.parametrize("name", _modrelu_cells())
+@settings(max_examples=4)
+@given(seed=seeds)
+def test_recurrent_matrix_is_the_map_the_step_applies(name, seed):
+    # Note [Probing the linear part]: modReLU(z) = z·ReLU(|z| + b)/(|z| + ε) is z·(1 + O(|b|/|z|)) for large
+    # |z|, so with u = 0 and a state scaled to |h| ~ 1e8 one step returns W h to ~1e-9 relative: this checks
+    # that `recurrent_matrix()` is the matrix the recurrence really applies (catches transpositions).
+    cell = build(name, seed=seed)
+    g = torch.Generator().manual_seed(seed)
+    h = torch.randn(2, N, generator=g, dtype=cell.state_dtype)
+    scale = 1e8
+    with torch.no_grad(), torch.nn.utils.parametrize.cached():
+        u = torch.zeros_like(h)
+        stepped = cell.recur(u, scale * h, cell.prepare()) / scale
+        expected = h @ cell.recurrent_matrix().mT
+    torch.testing.assert_close(stepped, expected, rtol=1e-7, atol=1e-7)
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("name", CELLS)
+def test_runs_on_cuda(name):
+    cell = uz.make_cell(name, N_IN, N, device="cuda")
+    out, _ = cell(torch.randn(4, 2, N_IN, device="cuda"))
+    out.pow(2).mean().backward()
+    assert out.device.type == "cuda"

@@ -1,0 +1,92 @@
+"""Exactly-constrained cells stay unitary/orthogonal: at init, after optimizer steps, in float64 and float32.
+
+Every registered cell whose ``constraint`` is ``"exact"`` is covered by registration alone.
+"""
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import urnn_zoo as uz
+
+N_IN = 3
+EXACT = [n for n in uz.cell_names() if uz.cells.base.cell_class(n).constraint == "exact"]
+sizes = st.sampled_from([4, 8, 16])  # even powers of two: valid for every family (EURNN, FFT style)
+seeds = st.integers(0, 2**31 - 1)
+
+
+def eps(dtype):
+    return torch.finfo(dtype).eps
+
+
+def adam_steps(cell, k, seed, lr=0.05):
+    r"""k Adam steps on a fixed regression objective, large enough a learning rate to move W far."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(6, 4, N_IN, generator=g, dtype=cell.real_dtype)
+    target = torch.randn(6, 4, cell.output_size, generator=g, dtype=cell.real_dtype)
+    opt = torch.optim.Adam(cell.parameters(), lr=lr)
+    for _ in range(k):
+        opt.zero_grad()
+        out, _ = cell(x)
+        (out - target).pow(2).mean().backward()
+        opt.step()
+        cell.on_optimizer_step()
+    return cell
+
+
+def test_the_zoo_has_exact_cells():
+    assert EXACT, "no cell declares constraint='exact'"
+
+
+@pytest.mark.parametrize("name", EXACT)
+@settings(max_examples=6)
+@given(n=sizes, seed=seeds)
+def test_unitary_at_init_in_float64(name, n, seed):
+    torch.manual_seed(seed)
+    cell = uz.make_cell(name, N_IN, n, dtype=torch.float64)
+    w = cell.recurrent_matrix()
+    assert cell.unitarity_error().item() <= 10 * n * eps(torch.float64)
+    eye = torch.eye(n, dtype=w.dtype)
+    torch.testing.assert_close(w.mH @ w, eye, rtol=0, atol=10 * n * eps(torch.float64))
+
+
+@pytest.mark.parametrize("name", EXACT)
+@settings(max_examples=4)
+@given(n=sizes, seed=seeds)
+def test_unitary_after_adam_steps_in_float64(name, n, seed):
+    torch.manual_seed(seed)
+    cell = uz.make_cell(name, N_IN, n, dtype=torch.float64)
+    w0 = cell.recurrent_matrix().detach().clone()
+    adam_steps(cell, k=5, seed=seed)
+    w = cell.recurrent_matrix().detach()
+    assert not torch.allclose(w, w0), "the optimizer did not move W; the test would check nothing"
+    assert cell.unitarity_error().item() <= 10 * n * eps(torch.float64)
+
+
+# Float32: the map is recomputed from its parameters every forward, so the error does not accumulate over
+# steps; it stays within rounding of one evaluation of the map. Stated bound: 100·n·eps32 (2e-4 at n = 16).
+FLOAT32_BOUND = 100
+
+
+@pytest.mark.parametrize("name", EXACT)
+@settings(max_examples=3)
+@given(n=sizes, seed=seeds)
+def test_float32_drift_after_steps_is_bounded(name, n, seed):
+    torch.manual_seed(seed)
+    cell = adam_steps(uz.make_cell(name, N_IN, n, dtype=torch.float32), k=20, seed=seed, lr=0.01)
+    assert cell.unitarity_error().item() <= FLOAT32_BOUND * n * eps(torch.float32)
+
+
+@pytest.mark.parametrize("name", EXACT)
+@settings(max_examples=4)
+@given(n=sizes, seed=seeds)
+def test_linear_part_preserves_the_norm_of_the_state(name, n, seed):
+    torch.manual_seed(seed)
+    cell = uz.make_cell(name, N_IN, n, dtype=torch.float64)
+    g = torch.Generator().manual_seed(seed)
+    h = torch.randn(5, n, generator=g, dtype=cell.state_dtype)
+    with torch.no_grad():
+        wh = h @ cell.recurrent_matrix().mT
+    torch.testing.assert_close(
+        torch.linalg.vector_norm(wh, dim=-1), torch.linalg.vector_norm(h, dim=-1), rtol=10 * n * eps(torch.float64), atol=0
+    )
