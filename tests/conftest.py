@@ -30,6 +30,17 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.ge
 torch.set_num_threads(1)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_data_cache(tmp_path_factory):
+    r"""Derived data caches (parsed chorales, digits) go to a temporary folder, never the user's cache."""
+    if "URNN_ZOO_CACHE" in os.environ:  # an explicit cache (e.g. CI's) is kept
+        yield
+        return
+    os.environ["URNN_ZOO_CACHE"] = str(tmp_path_factory.mktemp("urnn_zoo_cache"))
+    yield
+    del os.environ["URNN_ZOO_CACHE"]
+
+
 def pytest_collection_modifyitems(config, items):
     r"""Skip tests marked ``cuda`` cleanly when no GPU is present."""
     if torch.cuda.is_available():

@@ -15,6 +15,7 @@ from urnn_zoo.cells.base import (
     cell_options,
     make_cell,
 )
+from urnn_zoo.tasks.base import Task, make_task, task_names
 
 __all__ = [
     "ParamCount",
@@ -23,5 +24,8 @@ __all__ = [
     "cell_names",
     "cell_options",
     "make_cell",
+    "Task",
+    "make_task",
+    "task_names",
 ]
 __version__ = "0.1.0"
