@@ -1,0 +1,222 @@
+r"""expRNN and its dynamic trivialization (Lezcano-Casado & Martínez-Rubio, ICML 2019; Lezcano-Casado, NeurIPS
+2019; reference §6), through geotorch.
+
+h_t = modReLU(W h_{t−1} + V x_t), W = (B·φ(A))ᵀ with A skew-symmetric, φ = expm or Cayley, B a fixed
+orthogonal base (I unless re-based), real throughout.
+"""
+from __future__ import annotations
+
+import math
+
+import geotorch
+import torch
+from torch import Tensor, nn
+from torch.nn.utils import parametrize
+
+from urnn_zoo.activations import ModReLU
+from urnn_zoo.cells.base import RecurrentCell
+
+__all__ = ["ExpRNN", "expm", "cayley_map", "skew_init", "MAPS", "INITS"]
+
+INITS = ("henaff", "cayley")
+
+# Note [expRNN orientation]
+# expRNN's code (reference §6) stores a raw N x N matrix R, takes A = triu(R, 1) − triu(R, 1)ᵀ, forms
+# B_row = base·φ(A) and applies it to row vectors, h·B_row. We keep exactly that: geotorch's `SO` manifold
+# with `lower=False` reads the strictly upper part of its free matrix and returns base @ φ(A) (the same
+# order), and `recur` computes h @ B_row. The map applied to column vectors, `recurrent_matrix()`, is therefore
+# W = B_rowᵀ. Same parameter, same base, same re-basing as the original, so every optimizer follows the same
+# trajectory. (geotorch.orthogonal would instead put the base on the other side of the column map.)
+
+# Note [expRNN dynamic trivialization]
+# With `rebase_every = K > 0` the cell re-bases after every K optimizer steps (`on_optimizer_step`): the
+# current W becomes the new base and A restarts at 0, so W does not change. geotorch does the move itself:
+# assigning the weight calls `SO.right_inverse`, which copies it into the base buffer and returns A = 0
+# (`geotorch.update_base` does the same). The original also re-projects the base onto O(N) by SVD every
+# 30–100 base changes so rounding cannot accumulate; we project at every re-base (U Vᵀ of the SVD, QR with the
+# signs of R's diagonal as the fallback), one O(N³) factorisation per K optimizer steps. The step counter is a
+# buffer, so a resumed run keeps its phase. K = 0 (default) is static expRNN: base I for ever.
+
+
+# Note [matrix_exp of a single matrix]
+# In torch 2.13 `torch.linalg.matrix_exp` of one unbatched matrix takes a degree-8 Taylor path with a wrong x⁷
+# coefficient (pytorch/pytorch#196592) when ‖A‖₁ is in about (3e-4, 0.048) in float64 or (0.05, 0.58) in
+# float32: measured entry errors up to 1.5e-10 (float64) and 2.5e-5 (float32) on 2x2 rotations, exactly the
+# small generators of early training and of every re-base. Its batched kernel is correct, and its backward
+# (an exponential of a 2N x 2N block matrix) then is batched too; so we exponentiate the batch [A, 0]. The
+# zero matrix costs one identity; fwd+bwd time at N = 512 is unchanged within noise.
+
+
+def cayley_map(a: Tensor) -> Tensor:
+    r"""expRNN's Cayley map (I − A)⁻¹(I + A) (``trivializations.py``; geotorch's own uses A/2).
+
+    Example:
+        >>> a = torch.tensor([[0.0, 1.0], [-1.0, 0.0]])
+        >>> cayley_map(a)
+        tensor([[ 0.,  1.],
+                [-1.,  0.]])
+    """
+    eye = torch.eye(a.shape[-1], dtype=a.dtype, device=a.device)
+    return torch.linalg.solve(eye - a, eye + a)
+
+
+def expm(a: Tensor) -> Tensor:
+    r"""The matrix exponential, through torch's batched kernel (Note [matrix_exp of a single matrix]).
+
+    Example:
+        >>> a = torch.tensor([[0.0, -0.04], [0.04, 0.0]], dtype=torch.float64)
+        >>> w = expm(a)
+        >>> torch.dist(w.T @ w, torch.eye(2, dtype=torch.float64)).item() < 1e-15
+        True
+    """
+    return torch.linalg.matrix_exp(torch.stack([a, torch.zeros_like(a)]))[0]
+
+
+MAPS = {"expm": expm, "cayley": cayley_map}
+
+
+def skew_init(n: int, init: str = "henaff", generator: torch.Generator | None = None) -> Tensor:
+    r"""expRNN's initial skew generator (``initialization.py``): 2x2 blocks on the diagonal, float64.
+
+    A has ⌊n/2⌋ entries s_i at (2i, 2i+1) and −s_i at (2i+1, 2i). ``"henaff"``: s_i ~ U(−π, π), so exp(A) is a
+    block rotation by uniform angles. ``"cayley"``: s_i = −√((1 − cos θ_i)/(1 + cos θ_i)) = −tan(θ_i/2),
+    θ_i ~ U(0, π/2), the preimage of rotations by θ_i under a Cayley map (scoRNN's init).
+
+    Args:
+        n: size.
+        init: ``"henaff"`` or ``"cayley"``.
+        generator: for the draws.
+
+    Returns:
+        (n, n) skew-symmetric float64 tensor.
+
+    Example:
+        >>> a = skew_init(4, "henaff")
+        >>> torch.equal(a, -a.T), a.abs().max().item() <= math.pi
+        (True, True)
+    """
+    if init not in INITS:
+        raise ValueError(f"init must be one of {INITS}, got {init!r}")
+    k = n // 2
+    if init == "henaff":
+        s = (torch.rand(k, dtype=torch.float64, generator=generator) * 2 - 1) * math.pi
+    else:
+        theta = torch.rand(k, dtype=torch.float64, generator=generator) * (math.pi / 2)
+        s = -torch.sqrt((1 - torch.cos(theta)) / (1 + torch.cos(theta)))
+    diag = torch.zeros(max(n - 1, 0), dtype=torch.float64)
+    diag[::2] = s
+    a = torch.diag(diag, 1)
+    return a - a.T
+
+
+class ExpRNN(RecurrentCell):
+    r"""expRNN: an orthogonal recurrent kernel through the exponential (or Cayley) map, via geotorch.
+
+    Args:
+        input_size: n_in.
+        hidden_size: N.
+        dtype, device: of the parameters.
+        map: ``"expm"`` (default) or ``"cayley"`` (expRNN's (I − A)⁻¹(I + A)), the trivialization φ.
+        init: ``"henaff"`` (default) or ``"cayley"``, the init of A (:func:`skew_init`).
+        rebase_every: K > 0 re-bases every K optimizer steps (dtriv, Note [expRNN dynamic trivialization]);
+            0 (default) is static.
+
+    The free parameter is geotorch's unconstrained original (N² stored, N(N−1)/2 used); modReLU
+    sign(z)·ReLU(|z| + b) with b ~ U(±0.01) carries the only bias; V has no bias, Kaiming-normal (ReLU gain).
+
+    Example:
+        >>> cell = ExpRNN(3, 6)
+        >>> c = cell.parameter_count()
+        >>> c.recurrent_stored, c.recurrent_dof
+        (36, 15)
+    """
+
+    name = "exprnn"
+    constraint = "exact"
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        *,
+        dtype=None,
+        device=None,
+        map: str = "expm",
+        init: str = "henaff",
+        rebase_every: int = 0,
+    ) -> None:
+        super().__init__(input_size, hidden_size, is_complex=False)
+        if map not in MAPS:
+            raise ValueError(f"map must be one of {tuple(MAPS)}, got {map!r}")
+        if init not in INITS:
+            raise ValueError(f"init must be one of {INITS}, got {init!r}")
+        if isinstance(rebase_every, bool) or not isinstance(rebase_every, int) or rebase_every < 0:
+            raise ValueError(f"rebase_every must be an int >= 0 (0: static), got {rebase_every!r}")
+        dtype = dtype or torch.get_default_dtype()
+        n = hidden_size
+        self.map_name, self.init, self.rebase_every = map, init, rebase_every
+        # Registering on the identity sets geotorch's base to I and its original to 0 (SO.right_inverse).
+        self.recurrent_kernel = nn.Module()
+        self.recurrent_kernel.weight = nn.Parameter(torch.eye(n, dtype=dtype, device=device))
+        so = geotorch.SO((n, n), triv=MAPS[map], lower=False).to(device=device, dtype=dtype)
+        parametrize.register_parametrization(self.recurrent_kernel, "weight", so, unsafe=True)
+        with torch.no_grad():
+            self.raw_skew.copy_(skew_init(n, init))
+        self.input = nn.Linear(input_size, n, bias=False, dtype=dtype, device=device)
+        nn.init.kaiming_normal_(self.input.weight, nonlinearity="relu")
+        self.act = ModReLU(n, bias_init=0.01, dtype=dtype, device=device)
+        self.register_buffer("optimizer_steps", torch.zeros((), dtype=torch.long, device=device))
+
+    @property
+    def raw_skew(self) -> nn.Parameter:
+        r"""geotorch's unconstrained N x N original; A is its strictly upper part minus its transpose."""
+        return self.recurrent_kernel.parametrizations.weight.original
+
+    @property
+    def base(self) -> Tensor:
+        r"""The orthogonal base (geotorch's buffer): I for static expRNN, the last re-based W otherwise."""
+        return self.recurrent_kernel.parametrizations.weight[0].base
+
+    def skew(self) -> Tensor:
+        r"""The generator A = triu(R, 1) − triu(R, 1)ᵀ."""
+        upper = self.raw_skew.triu(1)
+        return upper - upper.mT
+
+    def prepare(self) -> Tensor:
+        return self.recurrent_kernel.weight  # B_row = base·φ(A), read once (Note [expRNN orientation])
+
+    def project_input(self, x: Tensor) -> Tensor:
+        return self.input(x)
+
+    def recur(self, u: Tensor, h: Tensor, b_row: Tensor) -> Tensor:
+        return self.act(torch.addmm(u, h, b_row))
+
+    def recurrent_matrix(self) -> Tensor:
+        return self.recurrent_kernel.weight.mT
+
+    def recurrent_parameters(self) -> list[nn.Parameter]:
+        return [self.raw_skew]
+
+    def recurrent_dof(self) -> int:
+        return self.hidden_size * (self.hidden_size - 1) // 2
+
+    def on_optimizer_step(self) -> None:
+        if self.rebase_every:
+            self.optimizer_steps += 1
+            if int(self.optimizer_steps) % self.rebase_every == 0:
+                self.rebase()
+
+    def rebase(self) -> None:
+        r"""Move the base to the current (projected) W and restart A at 0 (Note [expRNN dynamic trivialization])."""
+        with torch.no_grad():
+            b_row = self.recurrent_kernel.weight
+            try:
+                u, _, vh = torch.linalg.svd(b_row)
+                b_row = u @ vh
+            except torch.linalg.LinAlgError:
+                q, r = torch.linalg.qr(b_row)
+                b_row = q * torch.sign(r.diagonal())
+            self.recurrent_kernel.weight = b_row  # geotorch: base <- b_row, original <- 0
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, map={self.map_name!r}, init={self.init!r}, rebase_every={self.rebase_every}"

@@ -1,0 +1,151 @@
+r"""scoRNN: the scaled Cayley orthogonal RNN (Helfrich, Willmott, Ye, ICML 2018; reference §7).
+
+h_t = modReLU(W h_{t−1} + V x_t), W = (I + A)⁻¹(I − A)·D with A skew-symmetric and D a fixed diagonal of ±1
+with ρ entries −1, real throughout.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from urnn_zoo.activations import ModReLU
+from urnn_zoo.cells.base import RecurrentCell
+
+__all__ = ["ScoRNN", "scaled_cayley", "scornn_skew_init", "scaling_diagonal"]
+
+# Note [scoRNN orientation]
+# The paper writes W = (I + A)⁻¹(I − A)D; the code forms that same matrix and applies it to row vectors, h·W
+# (reference §12.5, SpartinStuff/scoRNN#1), so the map its state really sees is Wᵀ = D·(I + Aᵀ)⁻¹(I − Aᵀ), with
+# D applied last. We apply the paper's W to column vectors, D first. The two families of matrices coincide
+# (Cay(A)·D = D·Cay(DAD)); only the coordinates of A differ.
+
+# Note [scoRNN's update rule is gradient descent on A]
+# scoRNN does not backpropagate through the Cayley transform: it takes G = ∂L/∂W and updates A with the
+# closed form ∇_A = Vᵀ − V, V = (I + A)⁻ᵀ G (D + Wᵀ) (``Cayley_Transform_Deriv``), fed to RMSprop/Adam on the
+# full matrix A, which keeps it skew. From dW = −(I + A)⁻¹ dA (W + D), the gradient of L with respect to a free
+# A is −V, so with A = S − Sᵀ, S the strictly upper part of our free parameter, ∂L/∂S = triu(Vᵀ − V, 1): the
+# same entries as ∇_A. Any elementwise optimizer (SGD, RMSprop, Adam) therefore moves A exactly as scoRNN's
+# rule does, and autograd through the Cayley transform here is equivalent to it (tested against the closed
+# form in tests/test_scornn.py). The lower part of the parameter gets zero gradient and stays 0.
+
+
+def scaling_diagonal(n: int, rho: int) -> Tensor:
+    r"""The diagonal of D: n − ρ ones, then ρ minus ones (the order of the original scripts).
+
+    Example:
+        >>> scaling_diagonal(4, 1)
+        tensor([ 1.,  1.,  1., -1.], dtype=torch.float64)
+    """
+    return torch.cat([torch.ones(n - rho, dtype=torch.float64), -torch.ones(rho, dtype=torch.float64)])
+
+
+def scaled_cayley(a: Tensor, d: Tensor) -> Tensor:
+    r"""W = (I + A)⁻¹(I − A)·diag(d), by one dense solve.
+
+    Args:
+        a: (n, n) skew-symmetric (I + A is then invertible: its eigenvalues are 1 + iλ).
+        d: (n,) the diagonal of D.
+
+    Returns:
+        The orthogonal (n, n) W, differentiable in ``a``.
+
+    Example:
+        >>> a = torch.tensor([[0.0, 0.5], [-0.5, 0.0]], dtype=torch.float64)
+        >>> w = scaled_cayley(a, torch.tensor([1.0, -1.0], dtype=torch.float64))
+        >>> torch.allclose(w.T @ w, torch.eye(2, dtype=torch.float64)), round(torch.linalg.det(w).item(), 12)
+        (True, -1.0)
+    """
+    eye = torch.eye(a.shape[-1], dtype=a.dtype, device=a.device)
+    return torch.linalg.solve(eye + a, eye - a) * d
+
+
+def scornn_skew_init(n: int, generator: torch.Generator | None = None) -> Tensor:
+    r"""scoRNN's initial A (``scoRNN.py``): ⌊n/2⌋ entries −tan(θ_i/2), θ_i ~ U(0, π/2), at (2i, 2i+1), skewed.
+
+    The Cayley transform of each 2x2 block is then a rotation by θ_i. Float64.
+
+    Example:
+        >>> a = scornn_skew_init(4)
+        >>> torch.equal(a, -a.T), bool((a.triu() <= 0).all())
+        (True, True)
+    """
+    theta = torch.rand(n // 2, dtype=torch.float64, generator=generator) * (math.pi / 2)
+    diag = torch.zeros(max(n - 1, 0), dtype=torch.float64)
+    diag[::2] = -torch.sqrt((1 - torch.cos(theta)) / (1 + torch.cos(theta)))
+    a = torch.diag(diag, 1)
+    return a - a.T
+
+
+class ScoRNN(RecurrentCell):
+    r"""scoRNN (reference §7): an orthogonal W by the Cayley transform of a skew A, scaled by a fixed ±1 diagonal.
+
+    Args:
+        input_size: n_in.
+        hidden_size: N.
+        dtype, device: of the parameters.
+        rho: number of −1 entries of D, 0 ≤ ρ ≤ N (None, the default: N // 2). det W = (−1)^ρ. D is a
+            buffer, never trained; the Cayley transform alone reaches only matrices without eigenvalue −1, so ρ
+            picks which ones W can approach.
+
+    A is held as the strictly upper part of a free N x N parameter (N² stored, N(N−1)/2 used); W is formed once
+    per forward by a dense solve (Note [scoRNN orientation]). modReLU's bias (0 at init, as the original) is
+    the only bias; V ~ U(±0.01) without bias.
+
+    Example:
+        >>> cell = ScoRNN(3, 6)
+        >>> round(torch.linalg.det(cell.recurrent_matrix()).item(), 6)  # ρ = 3
+        -1.0
+    """
+
+    name = "scornn"
+    constraint = "exact"
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        *,
+        dtype=None,
+        device=None,
+        rho: int | None = None,
+    ) -> None:
+        super().__init__(input_size, hidden_size, is_complex=False)
+        n = hidden_size
+        rho = n // 2 if rho is None else rho
+        if isinstance(rho, bool) or not isinstance(rho, int) or not 0 <= rho <= n:
+            raise ValueError(f"rho (number of −1 entries of D) must be an int in [0, hidden_size={n}], got {rho!r}")
+        dtype = dtype or torch.get_default_dtype()
+        self.rho = rho
+        self.raw_skew = nn.Parameter(scornn_skew_init(n).triu(1).to(dtype=dtype, device=device))
+        self.register_buffer("d", scaling_diagonal(n, rho).to(dtype=dtype, device=device))
+        self.input = nn.Linear(input_size, n, bias=False, dtype=dtype, device=device)
+        nn.init.uniform_(self.input.weight, -0.01, 0.01)
+        self.act = ModReLU(n, bias_init=0.0, dtype=dtype, device=device)
+
+    def skew(self) -> Tensor:
+        r"""A = S − Sᵀ with S the strictly upper part of the free parameter."""
+        upper = self.raw_skew.triu(1)
+        return upper - upper.mT
+
+    def prepare(self) -> Tensor:
+        return self.recurrent_matrix().mT  # row-major states: h_t = h_{t−1} Wᵀ
+
+    def project_input(self, x: Tensor) -> Tensor:
+        return self.input(x)
+
+    def recur(self, u: Tensor, h: Tensor, wt: Tensor) -> Tensor:
+        return self.act(torch.addmm(u, h, wt))
+
+    def recurrent_matrix(self) -> Tensor:
+        return scaled_cayley(self.skew(), self.d)
+
+    def recurrent_parameters(self) -> list[nn.Parameter]:
+        return [self.raw_skew]
+
+    def recurrent_dof(self) -> int:
+        return self.hidden_size * (self.hidden_size - 1) // 2
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, rho={self.rho}"
