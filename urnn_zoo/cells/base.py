@@ -171,14 +171,30 @@ class RecurrentCell(nn.Module):
         return next(self.parameters()).device
 
     # ----------------------------------------------------------------- the recurrence pieces
+    def register_initial_state(self, learn: bool, bound: float = 0.0) -> None:
+        r"""Register the learned initial state ``h0`` (None when ``learn`` is False).
+
+        Args:
+            learn: whether h_0 is a parameter (N reals, 2N for complex cells).
+            bound: each real part is drawn from U(−bound, bound) (0: starts at zero).
+        """
+        self.h0: nn.Parameter | None = None
+        if learn:
+            h0 = torch.zeros(self.hidden_size, dtype=self.state_dtype, device=self.device)
+            with torch.no_grad():
+                (torch.view_as_real(h0) if h0.is_complex() else h0).uniform_(-bound, bound)
+            self.h0 = nn.Parameter(h0)
+
     def initial_state(self, batch_size: int, device=None, dtype=None):
-        r"""Zero state of shape (B, N), complex for complex cells.
+        r"""The state before the first step, (B, N), complex for complex cells: zero, or the learned h_0.
 
         Args:
             batch_size: B.
             device: defaults to the cell's device.
             dtype: defaults to the cell's state dtype.
         """
+        if getattr(self, "h0", None) is not None:
+            return self.h0.to(device=device, dtype=dtype).expand(batch_size, -1)
         return torch.zeros(
             batch_size, self.hidden_size, device=device or self.device, dtype=dtype or self.state_dtype
         )

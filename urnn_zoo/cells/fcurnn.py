@@ -117,17 +117,7 @@ class FCuRNN(RecurrentCell):
             parametrizations.orthogonal(self, "weight", orthogonal_map=parametrization)
         self.input = ComplexInput(input_size, hidden_size, dtype=dtype, device=device)
         self.act = ModReLU(hidden_size, eps=eps, dtype=dtype, device=device)
-        self.h0 = None
-        if learn_initial_state:
-            bound = math.sqrt(3.0 / (2 * hidden_size))
-            h0 = torch.empty(hidden_size, dtype=cdtype, device=device)
-            torch.view_as_real(h0).uniform_(-bound, bound)
-            self.h0 = nn.Parameter(h0)
-
-    def initial_state(self, batch_size: int, device=None, dtype=None):
-        if self.h0 is None:
-            return super().initial_state(batch_size, device, dtype)
-        return self.h0.to(device=device, dtype=dtype).expand(batch_size, -1)
+        self.register_initial_state(learn_initial_state, bound=math.sqrt(3.0 / (2 * hidden_size)))
 
     def prepare(self) -> Tensor:
         # Row-batched states: (W h)^T = h^T W^T, so each step is one addmm with W^T (a view, no copy).

@@ -175,19 +175,12 @@ class KRU(RecurrentCell):
         else:
             self.input = nn.Linear(input_size, hidden_size, bias=activation == "tanh", dtype=dtype, device=device)
         self.act = ModReLU(hidden_size, eps=eps, dtype=dtype, device=device) if activation == "modrelu" else torch.tanh
-        self.h0 = (
-            nn.Parameter(torch.zeros(hidden_size, dtype=self.state_dtype, device=device)) if learn_initial_state else None
-        )
+        self.register_initial_state(learn_initial_state)
 
     @property
     def uses_dense(self) -> bool:
         r"""Whether this forward forms W densely (Note [KRU compute strategy])."""
         return forms_dense(self.strategy, self.sizes)
-
-    def initial_state(self, batch_size: int, device=None, dtype=None):
-        if self.h0 is None:
-            return super().initial_state(batch_size, device, dtype)
-        return self.h0.to(device=device, dtype=dtype).expand(batch_size, -1)
 
     def prepare(self) -> list[Tensor]:
         if self.uses_dense:

@@ -171,15 +171,7 @@ class ORNN(RecurrentCell):
         else:
             self.act = nn.Tanh() if activation == "tanh" else nn.LeakyReLU(LEAKY_SLOPE)
             self.bias = nn.Parameter(torch.zeros(n, dtype=dtype, device=device))
-        self.h0 = None
-        if learn_initial_state:
-            bound = math.sqrt(3.0 / (2.0 * n))
-            self.h0 = nn.Parameter(torch.empty(n, dtype=dtype, device=device).uniform_(-bound, bound))
-
-    def initial_state(self, batch_size: int, device=None, dtype=None):
-        if self.h0 is None:
-            return super().initial_state(batch_size, device, dtype)
-        return self.h0.to(device=device, dtype=dtype).expand(batch_size, -1)
+        self.register_initial_state(learn_initial_state, bound=math.sqrt(3.0 / (2.0 * n)))
 
     def prepare(self) -> Tensor:
         return self.recurrent_matrix().mT  # row-major states: h_t = h_{t−1} Wᵀ

@@ -122,12 +122,7 @@ class RCuRNN(RecurrentCell):
         self.reflections = nn.Parameter(reflections)
         self.input = ComplexInput(input_size, hidden_size, dtype=dtype, device=device)
         self.act = ModReLU(hidden_size, eps=eps, dtype=dtype, device=device)
-        self.h0 = None
-        if learn_initial_state:
-            bound = math.sqrt(3.0 / (2 * n))
-            h0 = torch.empty(n, dtype=cdtype, device=device)
-            torch.view_as_real(h0).uniform_(-bound, bound)
-            self.h0 = nn.Parameter(h0)
+        self.register_initial_state(learn_initial_state, bound=math.sqrt(3.0 / (2 * n)))
 
     @property
     def uses_dense(self) -> bool:
@@ -143,11 +138,6 @@ class RCuRNN(RecurrentCell):
         sq_norm = torch.view_as_real(v).pow(2).sum((-1, -2))  # ‖v‖², real (2,)
         nw = (v * (-2.0 / sq_norm).unsqueeze(-1)).unsqueeze(-2)
         return d, v.conj().unsqueeze(-1), nw, self.perm
-
-    def initial_state(self, batch_size: int, device=None, dtype=None):
-        if self.h0 is None:
-            return super().initial_state(batch_size, device, dtype)
-        return self.h0.to(device=device, dtype=dtype).expand(batch_size, -1)
 
     def prepare(self):
         ctx = self.factors()
