@@ -61,3 +61,13 @@ def test_gradients_are_finite_at_and_near_zero(value, dtype):
 def test_module_rejects_negative_eps():
     with pytest.raises(ValueError, match="eps must be >= 0, got -1"):
         ModReLU(2, eps=-1)
+
+
+def test_default_bias_keeps_a_zero_state_from_amplifying_gradients():
+    # Note [modReLU at a zero state]: the slope at z = 0 is (√ε + b)/(√ε + ε), 1 for the default b = 0.
+    act = ModReLU(4, dtype=torch.float64)
+    assert act.bias.abs().max().item() == 0.0
+    z = torch.zeros(4, dtype=torch.complex128, requires_grad=True)
+    y = act(z)
+    (grad,) = torch.autograd.grad(torch.view_as_real(y)[:, 0].sum(), z)
+    assert grad.real.max().item() == pytest.approx(1.0, abs=1e-2)

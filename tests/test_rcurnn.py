@@ -154,7 +154,7 @@ def test_init_follows_the_paper(seed, n):
     cell = build(n, seed)
     assert cell.phases.abs().max().item() <= math.pi
     assert torch.view_as_real(cell.reflections).abs().max().item() <= 1.0
-    assert cell.act.bias.abs().max().item() <= 0.01
+    assert cell.act.bias.abs().max().item() == 0.0  # the paper: b = 0 (Note [modReLU at a zero state])
 
 
 def test_bad_options_are_rejected():

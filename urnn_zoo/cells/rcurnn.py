@@ -77,8 +77,8 @@ class RCuRNN(RecurrentCell):
         learn_initial_state: learn h_0 (2N reals, U(±√(3/(2N))) per part as in the paper, E‖h_0‖² = 1);
             off by default (DESIGN §3 template).
 
-    Init (paper): phases U(−π, π), reflection vectors' real and imaginary parts U(−1, 1), modReLU bias
-    U(±0.01) as in the code (the paper says 0). The code itself draws phases Glorot-uniform (±√(6/(N+3)));
+    Init (paper): phases U(−π, π), reflection vectors' real and imaginary parts U(−1, 1), modReLU bias 0
+    as the paper says (the code draws U(±0.01); Note [modReLU at a zero state] in ``activations``). The code itself draws phases Glorot-uniform (±√(6/(N+3)));
     the paper's U(−π, π) is used here.
 
     Example:

@@ -1,0 +1,306 @@
+r"""EURNN: the efficient unitary RNN (Jing et al., ICML 2017; DESIGN §4b, reference §4), tunable and FFT style.
+
+h_t = modReLU(W h_{t−1} + V x_t) with W = F_L ⋯ F_1 · D: D = diag(e^{iω}) is applied first, then L layers of
+disjoint 2x2 mixing units [[e^{iφ}cosθ, −e^{iφ}sinθ], [sinθ, cosθ]] (phase on the output side). The real
+variant uses rotations [[cosθ, −sinθ], [sinθ, cosθ]] and no D. Both are exact by construction.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from urnn_zoo.activations import ModReLU
+from urnn_zoo.cells.base import ComplexInput, RecurrentCell
+
+__all__ = ["EURNN", "EURNNFFT", "unit_coefficients", "apply_layers"]
+
+STRATEGIES = ("auto", "layers", "band", "dense")
+
+# Note [EURNN compute strategy]
+# The parametrisation (angles) and the compute strategy are independent. Per step, "layers" costs about 13
+# operators (forward + backward) per layer, "band" a fixed handful over 2L + 1 shifted copies of h, "dense"
+# one complex GEMM (N² per row). Measured on the 2-core CPU class (B=32, T=100, forward + backward, one
+# thread, N = 32..1024, L = 2..32): dense wins up to N = 64 and while N <= 32·L (L = number of layers, log2 N
+# for the FFT style); beyond, band wins for 4 <= L <= 8 (by ~20 %), layers for L = 2 and for L > 8 (the band's
+# (2L + 1)·N work outgrows it). "auto" applies that rule. The GEMM is relatively cheaper on a GPU (unmeasured).
+AUTO_DENSE_MIN_N = 64
+AUTO_DENSE_N_PER_LAYER = 32
+AUTO_BAND_LAYERS = (4, 8)
+
+# Note [EURNN layers as coefficient vectors]
+# A layer of disjoint 2x2 units maps h to y = a ⊙ h + b ⊙ h[perm], where perm swaps the two coordinates of
+# every unit and fixes coordinates that are in no unit (there a = 1, b = 0). The unit
+# [[e^{iφ}cosθ, −e^{iφ}sinθ], [sinθ, cosθ]] on (h_p, h_q) gives a_p = e^{iφ}cosθ, b_p = −e^{iφ}sinθ,
+# a_q = cosθ, b_q = sinθ. `prepare` computes cos/sin/e^{iφ} once per forward and turns the L layers into
+# (L, N) coefficient tensors, so a step costs a few elementwise operators per layer and no Python loop over
+# units. D folds into the first layer: F_1 D h = (a_1 ⊙ d) ⊙ h + (b_1 ⊙ d[perm_1]) ⊙ h[perm_1].
+#
+# Note [Why D first]
+# The phases of the units and D must sit on opposite sides. With this unit (phase on the output side) and D
+# applied last, the last layer's phases duplicate D's: the map angles -> W loses N−1 dimensions and capacity N
+# does not span U(N) (Jacobian rank 13 of 16 at N = 4). With D first the rank is full (DESIGN §4b;
+# tests/test_eurnn.py). Jing et al.'s TF code is the mirror image: its unit [[cosθ, −e^{iφ}sinθ],
+# [sinθ, e^{iφ}cosθ]] has the phase on the input side, and it applies D last, which also spans.
+#
+# Note [Banded form of the tunable layers]
+# Each tunable layer moves a coordinate by at most one place, so W = F_L ⋯ F_1 D is banded:
+# W[j, i] = 0 for |i − j| > L. With C[s, j] = W[j, j + s − L] (s = 0..2L) a step is one sum over the 2L + 1
+# shifted copies of h, which `unfold` gives as a view of the zero-padded h. C is read off by probing: feed
+# the 2L + 1 vectors p_c = Σ_{i ≡ c mod 2L+1} e_i through the layers; the coordinates i within one band row
+# are distinct mod 2L + 1, so (W p_c)_j is the one band entry of row j in colour c.
+
+
+def unit_coefficients(theta: Tensor, phi: Tensor | None) -> tuple[Tensor, Tensor]:
+    r"""The (a, b) coefficients of units (Note [EURNN layers as coefficient vectors]).
+
+    Args:
+        theta: (..., U) rotation angles.
+        phi: (..., U) output-side phases, or None for real rotation units.
+
+    Returns:
+        ``(a, b)`` of shape (..., U, 2): the values at the unit's first and second coordinate.
+
+    Example:
+        >>> a, b = unit_coefficients(torch.tensor([0.5]), None)
+        >>> torch.allclose(a[0], torch.cos(torch.tensor(0.5)).expand(2))
+        True
+    """
+    c, s = torch.cos(theta), torch.sin(theta)
+    if phi is None:
+        return torch.stack([c, c], -1), torch.stack([-s, s], -1)
+    e = torch.polar(torch.ones_like(phi), phi)
+    return torch.stack([e * c, c.to(e.dtype)], -1), torch.stack([-e * s, s.to(e.dtype)], -1)
+
+
+def apply_layers(h: Tensor, d: Tensor | None, a: Tensor, b: Tensor, perm: Tensor) -> Tensor:
+    r"""W h for row vectors h (..., N): D first, then layer l as a[l] ⊙ h + b[l] ⊙ h[perm[l]].
+
+    Args:
+        h: (..., N) states (rows).
+        d: (N,) diagonal applied first, or None.
+        a, b: (L, N) layer coefficients.
+        perm: (L, N) long, the unit partner of each coordinate (itself when in no unit).
+
+    Returns:
+        (..., N): h W^T, i.e. W applied to every row.
+    """
+    if d is not None:
+        h = h * d
+    for a_l, b_l, p_l in zip(a, b, perm):
+        h = a_l * h + b_l * h.index_select(-1, p_l)
+    return h
+
+
+class _EUNNCell(RecurrentCell):
+    r"""Layer machinery shared by :class:`EURNN` and :class:`EURNNFFT` (no ``name``: not registered).
+
+    A subclass holds an (L, N) long buffer ``perm`` and implements :meth:`_coefficients`; ``prepare``,
+    ``recur`` and ``recurrent_matrix`` live here. ``strategies`` lists the accepted ``strategy`` values.
+    """
+
+    constraint = "exact"
+    strategies: tuple[str, ...] = STRATEGIES
+
+    def _init_common(self, input_size: int, hidden_size: int, dtype, device, complex_weights: bool,
+                     strategy: str, eps: float, h0: bool) -> None:
+        if strategy not in self.strategies:
+            raise ValueError(f"{self.name}: strategy must be one of {self.strategies}, got {strategy!r}")
+        self.strategy = strategy
+        self._factory = {"dtype": dtype or torch.get_default_dtype(), "device": device}
+        self.omega = self._angle(hidden_size) if complex_weights else None
+        if complex_weights:
+            self.input = ComplexInput(input_size, hidden_size, **self._factory)
+        else:
+            self.input = nn.Linear(input_size, hidden_size, bias=False, **self._factory)
+        self.act = ModReLU(hidden_size, eps=eps, **self._factory)
+        self.h0 = nn.Parameter(torch.zeros(hidden_size, dtype=self.state_dtype, device=device)) if h0 else None
+
+    def _angle(self, *shape: int) -> nn.Parameter:
+        # reference §4: every angle (θ, φ, ω) is drawn from U(−π, π)
+        return nn.Parameter(torch.empty(*shape, **self._factory).uniform_(-math.pi, math.pi))
+
+    def _coefficients(self) -> tuple[Tensor, Tensor]:
+        r"""(a, b) of shape (L, N), one row per layer; subclasses also hold the (L, N) ``perm`` buffer."""
+        raise NotImplementedError
+
+    def initial_state(self, batch_size: int, device=None, dtype=None):
+        if self.h0 is None:
+            return super().initial_state(batch_size, device, dtype)
+        return self.h0.to(device=device, dtype=dtype).expand(batch_size, -1)
+
+    def _diag(self) -> Tensor | None:
+        return None if self.omega is None else torch.polar(torch.ones_like(self.omega), self.omega)
+
+    def _resolved_strategy(self) -> str:
+        r"""The strategy this forward uses (Note [EURNN compute strategy])."""
+        if self.strategy != "auto":
+            return self.strategy
+        n, layers = self.hidden_size, self.perm.shape[0]
+        if n <= max(AUTO_DENSE_MIN_N, AUTO_DENSE_N_PER_LAYER * layers):
+            return "dense"
+        lo, hi = AUTO_BAND_LAYERS
+        return "band" if "band" in self.strategies and lo <= layers <= hi else "layers"
+
+    def prepare(self) -> tuple[str, Tensor | list[tuple[Tensor, Tensor, Tensor]]]:
+        a, b = self._coefficients()
+        d, n = self._diag(), self.hidden_size
+        kind = self._resolved_strategy()
+        if kind == "dense":  # rows of apply_layers(I) are (W e_i)^T: W^T, for h @ W^T
+            eye = torch.eye(n, dtype=a.dtype, device=a.device)
+            return kind, apply_layers(eye, d, a, b, self.perm)
+        if kind == "band":
+            return kind, self._band(a, b, d)
+        if d is not None:  # Note [EURNN layers as coefficient vectors]: fold D into the first layer
+            a = torch.cat([a[:1] * d, a[1:]])
+            b = torch.cat([b[:1] * d[self.perm[0]], b[1:]])
+        return kind, list(zip(a.unbind(0), b.unbind(0), self.perm.unbind(0)))
+
+    def _band(self, a: Tensor, b: Tensor, d: Tensor | None) -> Tensor:
+        n, m = self.hidden_size, 2 * len(a) + 1  # Note [Banded form of the tunable layers]
+        idx = torch.arange(n, device=a.device)
+        probes = (idx % m == torch.arange(m, device=a.device)[:, None]).to(a.dtype)
+        response = apply_layers(probes, d, a, b, self.perm)  # (m, N): response[c, j]
+        colour = (idx + torch.arange(m, device=a.device)[:, None] - len(a)) % m  # colour of j + s − L
+        return response.gather(0, colour)
+
+    def project_input(self, x: Tensor) -> Tensor:
+        return self.input(x)
+
+    def recur(self, u: Tensor, h: Tensor, ctx) -> Tensor:
+        kind, data = ctx
+        if kind == "dense":
+            return self.act(torch.addmm(u, h, data))
+        if kind == "band":
+            reach = (data.shape[0] - 1) // 2
+            return self.act(u + (F.pad(h, (reach, reach)).unfold(-1, h.shape[-1], 1) * data).sum(-2))
+        *first, (a, b, p) = data
+        for a_l, b_l, p_l in first:
+            h = torch.addcmul(a_l * h, b_l, h.index_select(-1, p_l))
+        return self.act(torch.addcmul(torch.addcmul(u, a, h), b, h.index_select(-1, p)))
+
+    def recurrent_matrix(self) -> Tensor:
+        a, b = self._coefficients()
+        eye = torch.eye(self.hidden_size, dtype=a.dtype, device=a.device)
+        return apply_layers(eye, self._diag(), a, b, self.perm).mT  # columns W e_i (no conjugation)
+
+    def extra_repr(self) -> str:
+        kind = "complex" if self.is_complex else "real"
+        return f"{super().extra_repr()}, layers={self.perm.shape[0]} ({kind}), strategy={self.strategy!r}"
+
+
+def _check_even(what: str, value, name: str) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 2 or value % 2:
+        raise ValueError(f"{name}: {what} must be an even int >= 2 (disjoint 2x2 units), got {value!r}")
+
+
+class EURNN(_EUNNCell):
+    r"""Tunable-style EURNN: L layers alternating pairs (0,1),(2,3),… and (1,2),(3,4),… (reference §4).
+
+    The second kind leaves coordinates 0 and N−1 alone (non-periodic, as in the paper; torch-eunn wraps
+    around instead). With capacity L = N and complex weights the map spans U(N) (real: SO(N)),
+    Note [Why D first]. The output is [Re h; Im h] (DESIGN §2); the original code reads out Re h only.
+
+    Args:
+        input_size: n_in.
+        hidden_size: N, even.
+        dtype, device: real precision and place of the parameters.
+        capacity: L, even (default 2).
+        complex_weights: complex units and D (default) or real rotations with a real state and real modReLU.
+        strategy: ``"auto"``, ``"layers"`` (three elementwise operators per layer and step), ``"band"``
+            (Note [Banded form of the tunable layers]) or ``"dense"`` (W once per forward, one GEMM per step).
+        eps: modReLU's ε.
+        learn_initial_state: learn h_0 (as EUNN-TF's later code does); off by default.
+
+    Example:
+        >>> cell = EURNN(3, 8, capacity=2)
+        >>> cell.parameter_count().recurrent_dof  # 2·(4 + 3) units · (θ, φ) + 8 phases
+        22
+    """
+
+    name = "eurnn"
+
+    def __init__(self, input_size: int, hidden_size: int, *, dtype=None, device=None, capacity: int = 2,
+                 complex_weights: bool = True, strategy: str = "auto", eps: float = 1e-5,
+                 learn_initial_state: bool = False) -> None:
+        super().__init__(input_size, hidden_size, is_complex=bool(complex_weights))
+        _check_even("hidden_size", hidden_size, self.name)
+        _check_even("capacity", capacity, self.name)
+        self.capacity = capacity
+        self._init_common(input_size, hidden_size, dtype, device, complex_weights, strategy, eps,
+                          learn_initial_state)
+        half, n = capacity // 2, hidden_size
+        self.theta_a, self.theta_b = self._angle(half, n // 2), self._angle(half, n // 2 - 1)
+        self.phi_a = self._angle(half, n // 2) if complex_weights else None
+        self.phi_b = self._angle(half, n // 2 - 1) if complex_weights else None
+        i = torch.arange(n, device=device)
+        perm_b = torch.where(i % 2 == 1, i + 1, i - 1).clamp(0, n - 1)  # 0 and N−1 are in no B unit
+        self.register_buffer("perm", torch.stack([i ^ 1, perm_b]).repeat(half, 1), persistent=False)
+
+    def _coefficients(self) -> tuple[Tensor, Tensor]:
+        half, n = self.capacity // 2, self.hidden_size
+        a_a, b_a = unit_coefficients(self.theta_a, self.phi_a)
+        a_b, b_b = unit_coefficients(self.theta_b, self.phi_b)
+        one, zero = torch.ones_like(a_a[:, :1, 0]), torch.zeros_like(a_a[:, :1, 0])
+        a_b = torch.cat([one, a_b.reshape(half, n - 2), one], -1)
+        b_b = torch.cat([zero, b_b.reshape(half, n - 2), zero], -1)
+        return (torch.stack([a_a.reshape(half, n), a_b], 1).reshape(2 * half, n),
+                torch.stack([b_a.reshape(half, n), b_b], 1).reshape(2 * half, n))
+
+    def recurrent_parameters(self) -> list[nn.Parameter]:
+        return [p for p in (self.theta_a, self.theta_b, self.phi_a, self.phi_b, self.omega) if p is not None]
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, capacity={self.capacity}"
+
+
+class EURNNFFT(_EUNNCell):
+    r"""FFT-style EURNN: log2 N butterfly layers, N/2 units each (reference §4).
+
+    Layer k (applied k-th, after D) pairs i with i + N/2^{k+1} for every i whose bit N/2^{k+1} is clear,
+    the stride order of Jing et al.'s code (first stride N/2, last 1); unit u of a layer is the u-th such i in
+    ascending order. Recurrent dof N·log2 N + N (complex) or (N/2)·log2 N (real). The output is
+    [Re h; Im h] (DESIGN §2); the original code reads out Re h only.
+
+    Args:
+        input_size: n_in.
+        hidden_size: N, a power of two (>= 2).
+        dtype, device, complex_weights, eps, learn_initial_state: as :class:`EURNN`.
+        strategy: ``"auto"``, ``"layers"`` or ``"dense"``.
+
+    Example:
+        >>> EURNNFFT(3, 16).parameter_count().recurrent_dof  # 16·4 + 16
+        80
+    """
+
+    name = "eurnn_fft"
+    strategies = ("auto", "layers", "dense")
+
+    def __init__(self, input_size: int, hidden_size: int, *, dtype=None, device=None,
+                 complex_weights: bool = True, strategy: str = "auto", eps: float = 1e-5,
+                 learn_initial_state: bool = False) -> None:
+        super().__init__(input_size, hidden_size, is_complex=bool(complex_weights))
+        if hidden_size < 2 or hidden_size & (hidden_size - 1):
+            raise ValueError(f"{self.name}: hidden_size must be a power of two >= 2 (FFT style), got {hidden_size!r}")
+        self._init_common(input_size, hidden_size, dtype, device, complex_weights, strategy, eps,
+                          learn_initial_state)
+        n, layers = hidden_size, hidden_size.bit_length() - 1
+        self.theta = self._angle(layers, n // 2)
+        self.phi = self._angle(layers, n // 2) if complex_weights else None
+        i = torch.arange(n, device=device)
+        self.register_buffer("perm", torch.stack([i ^ (n >> (k + 1)) for k in range(layers)]), persistent=False)
+
+    def _coefficients(self) -> tuple[Tensor, Tensor]:
+        n = self.hidden_size
+        a, b = unit_coefficients(self.theta, self.phi)  # (layers, N/2, 2)
+        a_rows, b_rows = [], []
+        for k in range(self.theta.shape[0]):  # layer k: unit u = (hi, lo) acts on hi·2s + lo and that + s
+            s = n >> (k + 1)
+            a_rows.append(a[k].reshape(-1, s, 2).transpose(1, 2).reshape(n))
+            b_rows.append(b[k].reshape(-1, s, 2).transpose(1, 2).reshape(n))
+        return torch.stack(a_rows), torch.stack(b_rows)
+
+    def recurrent_parameters(self) -> list[nn.Parameter]:
+        return [p for p in (self.theta, self.phi, self.omega) if p is not None]
