@@ -16,6 +16,7 @@ from urnn_zoo.cells.base import (
     make_cell,
 )
 from urnn_zoo.tasks.base import Task, make_task, task_names
+from urnn_zoo.training import TrainResult, load_summary, train
 
 __all__ = [
     "ParamCount",
@@ -27,5 +28,8 @@ __all__ = [
     "Task",
     "make_task",
     "task_names",
+    "TrainResult",
+    "load_summary",
+    "train",
 ]
 __version__ = "0.1.0"
