@@ -25,8 +25,11 @@ install: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -n $(JOBS) tests
 
+# The main job: every cell on the quick preset (resumable: finished runs are reused), then the report.
 report: $(STAMP)
-	$(VENV)/bin/urnn-zoo cells --hidden 128 --input 10
+	$(VENV)/bin/urnn-zoo compare --preset quick --out runs/quick --jobs auto
+	$(VENV)/bin/urnn-zoo report --runs runs/quick $(if $(wildcard .asv/results),--asv .asv/results) --out reports/quick
+	@echo "report: reports/quick/report.html"
 
 clean:
 	rm -rf $(VENV) runs reports .asv .hypothesis .pytest_cache

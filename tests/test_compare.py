@@ -1,0 +1,172 @@
+r"""``urnn-zoo compare``: presets, the parameter-budget fit, the grid (resumable, parallel, failures recorded)
+and the timings, on real training runs at smoke sizes."""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import urnn_zoo as uz
+from urnn_zoo.compare import (PRESETS, Preset, RunSpec, TaskPlan, add_compare_parser, build_grid, compare,
+                              fit_hidden, parameter_total, preset, run_grid, time_cells)
+from urnn_zoo.tasks.base import make_task, task_names
+
+SMOKE_TRAIN = dict(batch_size=4, eval_every=2, eval_batches=1, test_batches=1, log_every=1)
+TINY = Preset("tiny", (TaskPlan("copy", {"T": 3}, steps=4, train=SMOKE_TRAIN, hidden=(8,)),), seeds=(0,),
+              timing_hidden=(8,), timing_batch=2, timing_length=4, timing_repeats=2)
+
+
+@pytest.fixture(scope="module")
+def grid_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("compare")
+    manifest = compare(TINY, out, cells=["kru", "rnn"], jobs=1, quiet=True)
+    return out, manifest
+
+
+# ----------------------------------------------------------------------------------------- presets
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_preset_tasks_are_registered_and_valid(name):
+    plan = preset(name)
+    assert plan.seeds and plan.timing_hidden and plan.tasks
+    for tp in plan.tasks:
+        assert tp.task in task_names()
+        make_task(tp.task, **tp.options)  # options accepted
+        assert tp.hidden or tp.budgets, f"{name}/{tp.task} has no comparison arm"
+        assert tp.steps >= 1
+
+
+def test_quick_preset_is_the_design_one():
+    plan = preset("quick")
+    assert {tp.task: tp.options for tp in plan.tasks} == {
+        "copy": {"T": 50}, "adding": {"T": 50}, "smnist": {"digits": "digits8x8"}, "charlm": {"window": 100}}
+    assert plan.timing_hidden == (128, 512) and (plan.timing_batch, plan.timing_length) == (32, 100)
+    assert any(tp.budgets for tp in plan.tasks) and all(tp.hidden for tp in plan.tasks)
+
+
+def test_unknown_preset_cell_and_task_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="smoke, quick, paper"):
+        preset("huge")
+    with pytest.raises(ValueError, match="unknown cell"):
+        compare("smoke", tmp_path, cells=["nope"], quiet=True)
+    with pytest.raises(ValueError, match="preset 'smoke' has copy, adding"):
+        compare("smoke", tmp_path, cells=["rnn"], tasks=["smnist"], quiet=True)
+
+
+# ----------------------------------------------------------------------------------------- budgets
+@given(a=st.integers(1, 6), b=st.integers(0, 200), budget=st.integers(50, 200_000), pow2=st.booleans())
+def test_fit_hidden_is_the_largest_size_within_the_budget(a, b, budget, pow2):
+    def count(n):
+        if pow2 and n & (n - 1):
+            return None
+        return a * n * n + b * n
+
+    n = fit_hidden(count, budget)
+    assert n % 8 == 0 and count(n) is not None
+    if count(8) <= budget:
+        assert count(n) <= budget
+        bigger = [m for m in range(n + 8, 8193, 8) if count(m) is not None and count(m) <= budget]
+        assert not bigger
+    else:
+        assert n == 8
+
+
+def test_budget_sizes_meet_the_budget_with_real_cells():
+    task = make_task("copy", T=3)
+    for cell in ("kru", "lstm", "fcurnn"):
+        n = fit_hidden(lambda h: parameter_total(cell, h, task.input_size, task.output_size), 2000)
+        total = parameter_total(cell, n, task.input_size, task.output_size)
+        assert total <= 2000 < parameter_total(cell, n + 8, task.input_size, task.output_size)
+        model = uz.SequenceModel(uz.make_cell(cell, task.input_size, n), task.output_size)
+        assert model.parameter_count().stored == total
+
+
+def test_grid_lists_a_shared_run_once_with_both_arms():
+    plan = Preset("p", (TaskPlan("copy", {"T": 3}, steps=1, hidden=(8,), budgets=(100,)),), (0, 1), (8,))
+    specs = build_grid(plan, ["rnn"])  # rnn at the budget is the smallest size, N=8: the same run
+    assert [s.name for s in specs] == ["rnn-copy-T3-N8-s0", "rnn-copy-T3-N8-s1"]
+    assert [a["name"] for a in specs[0].arms] == ["N=8", "budget 100"]
+
+
+# ----------------------------------------------------------------------------------------- the grid
+def test_compare_writes_runs_manifest_and_timings(grid_dir):
+    out, manifest = grid_dir
+    assert manifest["preset"] == "tiny" and manifest["finished"]
+    assert {r["run"] for r in manifest["runs"]} == {"kru-copy-T3-N8-s0", "rnn-copy-T3-N8-s0"}
+    assert all(r["status"] == "finished" and r["action"] == "trained" for r in manifest["runs"])
+    assert json.loads((out / "compare.json").read_text())["runs"] == manifest["runs"]
+    for r in manifest["runs"]:
+        summary = json.loads((out / r["run"] / "summary.json").read_text())
+        assert summary["steps_done"] == 4 and summary["final"]
+    rows = list(csv.DictReader((out / "timings.csv").open()))
+    assert {(r["cell"], r["hidden"]) for r in rows} == {("kru", "8"), ("rnn", "8")}
+    assert all(float(r["seconds"]) > 0 and math.isclose(float(r["seconds_per_sequence"]) * 2, float(r["seconds"]))
+               for r in rows)
+    assert len(rows) == 4  # two repeats per case, one row each
+
+
+def test_compare_again_reuses_finished_runs_and_timings(grid_dir):
+    out, first = grid_dir
+    stamp = {r["run"]: (out / r["run"] / "summary.json").stat().st_mtime_ns for r in first["runs"]}
+    rows = (out / "timings.csv").read_text()
+    again = compare(TINY, out, cells=["kru", "rnn"], jobs=1, quiet=True)
+    assert all(r["action"] == "reused" for r in again["runs"])
+    assert stamp == {r["run"]: (out / r["run"] / "summary.json").stat().st_mtime_ns for r in again["runs"]}
+    assert (out / "timings.csv").read_text() == rows
+
+
+def test_an_unfinished_run_is_resumed_to_the_same_numbers(grid_dir, tmp_path):
+    out, _ = grid_dir
+    full = json.loads((out / "kru-copy-T3-N8-s0" / "summary.json").read_text())
+    spec = build_grid(TINY, ["kru"])[0]
+    # The same run stopped after 2 of its 4 steps, with its checkpoint: what an interruption leaves.
+    uz_train = __import__("urnn_zoo.training", fromlist=["train"]).train
+    uz_train("kru", "copy", out=tmp_path, name=spec.name, hidden=8, steps=2, seed=0, task_options={"T": 3},
+             progress="none", **SMOKE_TRAIN)
+    outcome = run_grid([spec], tmp_path)[0]
+    assert outcome["action"] == "resumed" and outcome["status"] == "finished"
+    resumed = json.loads((tmp_path / spec.name / "summary.json").read_text())
+    assert resumed["steps_done"] == 4
+    for metric, value in full["final"].items():
+        assert resumed["final"][metric] == pytest.approx(value, rel=1e-5)
+
+
+def test_a_failing_run_is_recorded_and_the_grid_goes_on(tmp_path):
+    specs = [RunSpec("bad", "kru", "copy", {"T": 3}, 8, 0, 2, dict(SMOKE_TRAIN), {"bogus": 1}),
+             RunSpec("pow2", "eurnn_fft", "copy", {"T": 3}, 6, 0, 2, dict(SMOKE_TRAIN)),
+             RunSpec("good", "rnn", "copy", {"T": 3}, 8, 0, 2, dict(SMOKE_TRAIN))]
+    seen = []
+    outcomes = run_grid(specs, tmp_path, on_done=lambda s, o: seen.append(s.name))
+    assert [o["status"] for o in outcomes] == ["failed", "failed", "finished"]
+    assert "bogus" in outcomes[0]["error"] and "power of two" in outcomes[1]["error"]
+    assert sorted(seen) == ["bad", "good", "pow2"]
+
+
+def test_parallel_jobs_give_the_same_runs(tmp_path, grid_dir):
+    out, _ = grid_dir
+    manifest = compare(TINY, tmp_path, cells=["kru", "rnn"], jobs=2, timing=False, quiet=True)
+    assert manifest["jobs"] == 2 and all(r["status"] == "finished" for r in manifest["runs"])
+    for r in manifest["runs"]:
+        a = json.loads((tmp_path / r["run"] / "summary.json").read_text())["parameters"]
+        b = json.loads((out / r["run"] / "summary.json").read_text())["parameters"]
+        assert a == b
+
+
+def test_timing_records_a_rejected_size(tmp_path):
+    rows = time_cells([("eurnn_fft", 6), ("rnn", 4)], tmp_path / "t.csv", batch=2, length=3, repeats=1)
+    by_cell = {r["cell"]: r for r in rows}
+    assert math.isnan(by_cell["eurnn_fft"]["seconds"]) and "power of two" in by_cell["eurnn_fft"]["error"]
+    assert by_cell["rnn"]["seconds"] > 0 and by_cell["rnn"]["error"] == ""
+
+
+def test_cli_parser():
+    parser = argparse.ArgumentParser(prog="urnn-zoo")
+    add_compare_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["compare", "--preset", "smoke", "--cells", "kru", "lstm", "--seeds", "0", "1",
+                              "--jobs", "2", "--out", "x"])
+    assert (args.preset, args.cells, args.seeds, args.jobs, args.out) == ("smoke", ["kru", "lstm"], [0, 1], "2", "x")
+    assert callable(args.func)

@@ -1,0 +1,255 @@
+r"""``urnn-zoo report``: loaders on real run folders (made here by ``compare`` and ``train`` at smoke sizes) and on
+real asv results (``tests/fixtures/asv``, written by ``asv run`` on this suite's benchmarks), the tidy frames'
+columns and types, tables whose numbers are the runs' numbers, figures, the HTML's links, BibTeX, and reports
+from zero runs or failed runs."""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import urnn_zoo as uz
+from urnn_zoo.compare import Preset, TaskPlan, compare
+from urnn_zoo.report import add_report_parser, load_asv, load_results, write_report
+from urnn_zoo.report.bibtex import BIBTEX, FAMILIES, bibtex_for, label
+from urnn_zoo.report.figures import pareto_front
+from urnn_zoo.report.asv import asv_timings
+from urnn_zoo.report.load import ASV_COLUMNS, CURVE_COLUMNS, FINAL_COLUMNS, RUN_COLUMNS, TIMING_COLUMNS
+from urnn_zoo.report.tables import coverage, formatted, paper_table, tasks_of, to_latex, to_markdown
+from urnn_zoo.training import train
+
+ASV = Path(__file__).parent / "fixtures" / "asv"
+TRAIN = dict(batch_size=4, eval_every=2, eval_batches=1, test_batches=1, log_every=1)
+# N=6 is not a power of two, so eurnn_fft fails in the equal-N arm (a real failure); its budget run works.
+PLAN = Preset("fixture", (TaskPlan("copy", {"T": 3}, steps=4, train=TRAIN, hidden=(6,), budgets=(400,)),),
+              seeds=(0, 1), timing_hidden=(6,), timing_batch=2, timing_length=4, timing_repeats=2)
+CELLS = ["kru", "lstm", "eurnn_fft"]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("runs")
+    compare(PLAN, out, cells=CELLS, jobs=1, quiet=True)
+    # A run outside the comparison that diverges: stopped by a non-finite loss.
+    train("rnn", "adding", out=out, hidden=4, steps=3, seed=0, task_options={"T": 3}, lr=1e30, progress="none",
+          **TRAIN)
+    return out
+
+
+@pytest.fixture(scope="module")
+def res(runs):
+    return load_results(runs, ASV)
+
+
+@pytest.fixture(scope="module")
+def report(runs, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("report")
+    write_report(runs, out, ASV)
+    return out
+
+
+def _check_types(frame: pd.DataFrame, columns: dict[str, str]) -> None:
+    assert list(frame.columns[: len(columns)]) == list(columns)
+    for col, dtype in columns.items():
+        if dtype == "object":
+            continue
+        if dtype.startswith("datetime"):
+            assert str(frame[col].dtype).startswith("datetime64"), col
+        elif dtype == "string":
+            assert isinstance(frame[col].dtype, pd.StringDtype), (col, frame[col].dtype)
+        else:
+            assert str(frame[col].dtype) == dtype, (col, frame[col].dtype)
+
+
+# ----------------------------------------------------------------------------------------- loaders
+def test_frames_have_the_documented_columns_and_types(res):
+    _check_types(res.runs, RUN_COLUMNS)
+    _check_types(res.finals, FINAL_COLUMNS)
+    _check_types(res.curves, CURVE_COLUMNS)
+    _check_types(res.timings, TIMING_COLUMNS)
+    _check_types(res.asv, ASV_COLUMNS)
+
+
+def test_runs_frame_holds_every_run_and_arm(res, runs):
+    folders = {p.parent.name for p in runs.glob("*/config.json")}
+    assert set(res.runs.run) == folders | {"eurnn_fft-copy-T3-N6-s0", "eurnn_fft-copy-T3-N6-s1"}
+    assert set(res.runs.arm.dropna()) == {"N=6", "budget 400"}
+    failed = res.runs[res.runs.cell == "eurnn_fft"]
+    assert (~failed[failed.arm == "N=6"].ok).all() and "power of two" in failed.message.dropna().iloc[0]
+    assert failed[failed.arm == "budget 400"].ok.all()
+    diverged = res.runs[res.runs.cell == "rnn"].iloc[0]
+    assert diverged.status == "stopped: non-finite loss" and not diverged.ok and pd.isna(diverged.arm)
+
+
+def test_finals_and_curves_are_the_files_numbers(res, runs):
+    for folder in runs.glob("*/summary.json"):
+        summary = json.loads(folder.read_text())
+        name = folder.parent.name
+        rows = res.finals[(res.finals.run == name) & (res.finals.split == "test")]
+        assert dict(zip(rows.metric, rows.value)) == pytest.approx(summary["final"])
+        metrics = pd.read_csv(folder.parent / "metrics.csv")
+        assert len(res.curves[res.curves.run == name]) == len(metrics)
+
+
+def test_asv_loader_reads_real_results():
+    raw = {}
+    for file in ASV.rglob("*.json"):
+        if file.name not in ("machine.json", "benchmarks.json"):
+            raw.update(json.loads(file.read_text())["results"])
+    asv = load_asv(ASV)
+    assert set(asv.benchmark) == set(raw)
+    for name, entry in raw.items():
+        values = entry[0] if isinstance(entry[0], list) else [entry[0]]
+        got = asv[asv.benchmark == name].value.tolist()
+        assert len(got) == len(values)
+        assert all((v is None and math.isnan(g)) or (isinstance(v, float) and math.isnan(v) and math.isnan(g))
+                   or g == pytest.approx(v) for v, g in zip(values, got))
+    timing = asv[asv.benchmark.str.endswith("time_forward_backward")]
+    assert len(timing) and set(timing.cell) <= set(uz.cell_names()) and timing.N.notna().all()
+    converted = asv_timings(asv)
+    assert (converted.source == "asv").all() and (converted.seconds_per_sequence * 32 == converted.seconds).all()
+
+
+def test_loading_nothing_gives_empty_typed_frames(tmp_path):
+    empty = load_results(tmp_path / "missing", tmp_path / "missing-asv")
+    for frame, columns in ((empty.runs, RUN_COLUMNS), (empty.finals, FINAL_COLUMNS), (empty.curves, CURVE_COLUMNS),
+                           (empty.timings, TIMING_COLUMNS), (empty.asv, ASV_COLUMNS)):
+        assert len(frame) == 0
+        _check_types(frame, columns)
+
+
+# ----------------------------------------------------------------------------------------- tables
+def test_tables_numbers_equal_the_runs_numbers(res, runs):
+    task = "copy (T=3)"
+    for arm in ("N=6", "budget 400"):
+        table = paper_table(res, task, arm)
+        assert set(table.cell) == set(uz.cell_names())  # every registered cell has a row
+        for row in table[table.seeds > 0].itertuples():
+            sel = res.runs[(res.runs.cell == row.cell) & (res.runs.arm == arm)]
+            summaries = [json.loads((runs / r / "summary.json").read_text()) for r in sel.run]
+            assert row.N == summaries[0]["hidden"]
+            params = summaries[0]["parameters"]
+            assert (row.total_stored, row.total_dof, row.recurrent_stored, row.recurrent_dof) == (
+                params["stored"], params["dof"], params["recurrent_stored"], params["recurrent_dof"])
+            tests = pd.DataFrame([s["final"] for s in summaries])
+            for metric in tests:
+                assert table.loc[row.Index, f"test {metric} mean"] == pytest.approx(tests[metric].mean())
+                assert table.loc[row.Index, f"test {metric} std"] == pytest.approx(tests[metric].std(ddof=1))
+        budget_rows = table[table.seeds > 0]
+        if arm.startswith("budget"):
+            assert (budget_rows.total_stored <= 400).all() or budget_rows.status.str.contains("over the budget").any()
+
+
+def test_failed_and_missing_cells_are_stated(res):
+    table = formatted(paper_table(res, "copy (T=3)", "N=6"))
+    status = dict(zip(table.model, table.status))
+    assert status[label("eurnn_fft")].startswith("FAILED") and "power of two" in status[label("eurnn_fft")]
+    assert status[label("kru")] == "ok (2 seeds)" and status[label("fcurnn")] == "not run"
+    cov = coverage(res).set_index("cell")
+    assert cov.loc[label("eurnn_fft"), "copy (T=3)"] == "2 of 4 failed (4 runs)"  # N=6 fails, the budget N works
+    assert cov.loc[label("rnn"), "adding (T=3)"].startswith("FAILED")
+    assert list(cov.index) == [label(c) for c in uz.cell_names()]
+
+
+def test_markdown_and_latex_writers():
+    text = pd.DataFrame({"model": ["kru_lstm (KRU-LSTM)"], "test loss": ["0.50 ± 0.01"], "note": ["a|b 5%"]})
+    md = to_markdown(text)
+    assert md.splitlines()[0] == "| model | test loss | note |" and "a\\|b" in md
+    tex = to_latex(text, "Copy, 5% & more", "tab:x")
+    assert r"kru\_lstm" in tex and r"$\pm$" in tex and r"5\% \& more" in tex and r"\label{tab:x}" in tex
+
+
+def test_pareto_front():
+    x, y = pd.Series([1.0, 2.0, 3.0, 4.0]).to_numpy(), pd.Series([0.5, 0.6, 0.9, 0.95]).to_numpy()
+    assert pareto_front(x, y, higher_is_better=True).tolist() == [0, 1, 2, 3]
+    assert pareto_front(x, y, higher_is_better=False).tolist() == [0]
+
+
+# ----------------------------------------------------------------------------------------- the report
+def test_report_files_and_figures(report):
+    for name in ("report.md", "report.html", "references.bib", "provenance.json"):
+        assert (report / name).stat().st_size > 0
+    for name in ("speed_accuracy", "params_accuracy", "learning_curves", "drift", "speed_by_size"):
+        png, svg = report / "figures" / f"{name}.png", report / "figures" / f"{name}.svg"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000, name
+        assert "<svg" in svg.read_text()[:2000], name
+    for stem in ("table-copy-t-3-n-6", "table-copy-t-3-budget-400", "coverage", "timings"):
+        for ext in ("csv", "md", "tex"):
+            assert (report / "tables" / f"{stem}.{ext}").stat().st_size > 0
+
+
+def test_report_names_every_cell_and_its_failure(report):
+    md = (report / "report.md").read_text()
+    for cell in uz.cell_names():
+        assert label(cell) in md
+    assert "FAILED" in md and "power of two" in md and "stopped: non-finite loss" in md
+    assert "Provenance" in md and "Seeds: 0, 1" in md
+
+
+def test_html_is_self_contained_and_links_only_existing_files(report):
+    page = (report / "report.html").read_text()
+    refs = re.findall(r'(?:href|src)="([^"]+)"', page)
+    assert refs and any(r.startswith("data:image/png;base64,") for r in refs)
+    for ref in refs:
+        if ref.startswith("data:"):
+            continue
+        assert "://" not in ref and not ref.startswith("/"), ref
+        assert (report / ref).is_file(), ref
+    assert "<style>" in page and "<link" not in page and "<script" not in page
+
+
+def test_numbers_in_the_csv_tables_are_the_frames(report, res):
+    csv = pd.read_csv(report / "tables" / "table-copy-t-3-n-6.csv")
+    table = paper_table(res, "copy (T=3)", "N=6")
+    pd.testing.assert_series_equal(csv["test loss mean"], table["test loss mean"].astype(float), check_names=False)
+
+
+def test_provenance_and_bibtex(report):
+    info = json.loads((report / "provenance.json").read_text())
+    assert info["report"]["versions"]["torch"] and info["report"]["cpu"] and info["report"]["cores"]
+    assert info["runs"]["seeds"] == [0, 1] and info["runs"]["devices"] == ["cpu"]
+    assert info["asv"]["machines"]
+    bib = (report / "references.bib").read_text()
+    for cell in uz.cell_names():
+        assert cell in FAMILIES, f"{cell} has no BibTeX family entry"
+        for key in FAMILIES[cell].keys:
+            assert f"{{{key}," in bib
+    for key, entry in BIBTEX.items():
+        assert entry.count("{") == entry.count("}") and entry.startswith("@") and f"{{{key}," in entry
+    assert "pages     = {2380--2389}" in BIBTEX["jose2018kru"]
+    assert bibtex_for([]) == ""
+
+
+def test_report_from_zero_runs(tmp_path):
+    paths = write_report(tmp_path / "nothing", tmp_path / "out")
+    md = paths["markdown"].read_text()
+    assert "No runs were found" in md and "no data to plot" in md
+    for cell in uz.cell_names():
+        assert label(cell) in md
+    assert paths["html"].stat().st_size > 0
+
+
+def test_report_from_failed_runs_only(tmp_path):
+    compare(Preset("bad", (TaskPlan("copy", {"T": 3}, steps=2, train=TRAIN, hidden=(6,)),), (0,), (6,),
+                   timing_batch=2, timing_length=3, timing_repeats=1), tmp_path / "runs", cells=["eurnn_fft"],
+            quiet=True)
+    paths = write_report(tmp_path / "runs", tmp_path / "out")
+    md = paths["markdown"].read_text()
+    assert "1 runs of 1 of the" in md and "0 finished" in md and "FAILED" in md
+    assert "Speed against accuracy: no data to plot" in md
+
+
+def test_tasks_in_first_seen_order(res):
+    assert tasks_of(res)[0] == "copy (T=3)"
+
+
+def test_cli_parser(tmp_path):
+    parser = argparse.ArgumentParser(prog="urnn-zoo")
+    add_report_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["report", "--runs", str(tmp_path / "none"), "--out", str(tmp_path / "r")])
+    assert args.func(args) == 0 and (tmp_path / "r" / "report.html").is_file()

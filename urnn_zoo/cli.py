@@ -1,0 +1,259 @@
+r"""The ``urnn-zoo`` command: ``cells``, ``tasks``, ``train`` and ``show`` (DESIGN §6), plus ``compare``
+(:mod:`urnn_zoo.compare`) and ``report`` (:mod:`urnn_zoo.report`), which those packages define.
+
+Example::
+
+    urnn-zoo cells --hidden 128 --input 10
+    urnn-zoo train --cell kru --task copy --T 100 --hidden 128 --steps 2000 --seed 0
+    urnn-zoo show runs/kru-copy-T100-N128-s0
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import sys
+from typing import Any, Sequence
+
+__all__ = ["main", "parse_option"]
+
+
+def parse_option(text: str) -> tuple[str, Any]:
+    r"""``"key=value"`` -> ``(key, value)``, the value read with :func:`ast.literal_eval` (a bare word stays
+    a string).
+
+    Example:
+        >>> parse_option("factors=[4, 16]"), parse_option("parametrization=none")
+        (('factors', [4, 16]), ('parametrization', 'none'))
+    """
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected key=value, got {text!r}")
+    try:
+        value = ast.literal_eval(raw.strip())
+    except (ValueError, SyntaxError):
+        value = raw.strip()
+    return key.strip(), value
+
+
+def _table(header: Sequence[str], rows: list[Sequence[Any]], fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps([dict(zip(header, r)) for r in rows], indent=2)
+    if fmt == "csv":
+        import csv
+        import io
+
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="\n").writerows([header, *rows])
+        return buf.getvalue().rstrip("\n")
+    text = [[str(c) for c in r] for r in [header, *rows]]
+    # The last column may be long (an error message): pad the others only.
+    widths = [max(len(r[i]) for r in text) for i in range(len(header) - 1)]
+    lines = ["  ".join([c.ljust(w) for c, w in zip(r[:-1], widths)] + [r[-1]]).rstrip() for r in text]
+    lines.insert(1, "  ".join(["-" * w for w in widths] + ["-" * len(text[0][-1])]))
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------------------- subcommands
+def _cells(args: argparse.Namespace) -> int:
+    import urnn_zoo as uz
+
+    header = ("cell", "constraint", "kind", "stored", "dof", "recurrent_stored", "recurrent_dof", "note")
+    rows = []
+    for name in uz.cell_names():
+        try:
+            cell = uz.make_cell(name, args.input, args.hidden)
+        except Exception as exc:  # a cell whose options reject this N: say why, keep the table
+            rows.append((name, "", "", "", "", "", "", f"{type(exc).__name__}: {exc}"))
+            continue
+        c = cell.parameter_count()
+        kind = "complex" if cell.is_complex else "real"
+        rows.append((name, cell.constraint, kind, c.stored, c.dof, c.recurrent_stored, c.recurrent_dof, ""))
+    if args.format == "text":
+        print(f"cells at hidden_size N={args.hidden}, input_size={args.input} (no readout), default options; "
+              "counts in real numbers (DESIGN §3)")
+    print(_table(header, rows, args.format))
+    return 0
+
+
+def _tasks(args: argparse.Namespace) -> int:
+    from urnn_zoo.tasks.base import make_task, task_names
+
+    header = ("task", "readout", "metrics", "options", "data")
+    rows = []
+    for name in task_names():
+        task = make_task(name)
+        opts = ", ".join(f"{k}={v!r}" for k, v in task.spec().items()) or "-"
+        rows.append((name, task.readout, ",".join(task.metric_names), opts, task.data_source))
+    print(_table(header, rows, args.format))
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from urnn_zoo.training import train
+
+    task_options = dict(args.task_option)
+    for flag, key in (("T", "T"), ("window", "window"), ("digits", "digits"), ("data_path", "data_path"),
+                      ("form", "form"), ("limit", "limit")):
+        value = getattr(args, flag)
+        if value is not None:
+            task_options[key] = value
+    result = train(
+        args.cell, args.task, out=args.out, name=args.name, hidden=args.hidden, steps=args.steps, seed=args.seed,
+        cell_options=dict(args.cell_option), task_options=task_options, batch_size=args.batch_size,
+        optimizer=args.optimizer, lr=args.lr, constrained_lr=args.constrained_lr, alpha=args.alpha,
+        penalty_weight=args.penalty_weight, clip=args.clip, eval_every=args.eval_every,
+        eval_batches=None if args.eval_batches == 0 else args.eval_batches,
+        test_batches=None if args.test_batches == 0 else args.test_batches, log_every=args.log_every,
+        checkpoint_every=args.checkpoint_every, early_stop=args.early_stop, device=args.device, dtype=args.dtype,
+        force=args.force, resume=args.resume, progress=args.progress)
+    print(result.path)
+    return 1 if result.summary["status"].startswith("stopped") else 0
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
+
+
+def _show(args: argparse.Namespace) -> int:
+    from urnn_zoo.training import load_summary
+
+    for i, run in enumerate(args.runs):
+        s = load_summary(run)
+        if args.json:
+            print(json.dumps(s, indent=2))
+            continue
+        if i:
+            print()
+        opts = ", ".join(f"{k}={v!r}" for k, v in s["task_options"].items() if v is not None)
+        counts = s["parameters"]
+        print(f"run        {run}")
+        print(f"cell       {s['cell']} (N={s['hidden']}, {s['constraint']} constraint, "
+              f"{'complex' if s['complex'] else 'real'}) {s['cell_options']}")
+        print(f"task       {s['task']} ({opts}) on {s['data_source']}")
+        print(f"status     {s['status']}, {s['steps_done']} of {s['steps']} steps, {s['seconds']:.1f} s "
+              f"({_fmt(s['seconds_per_step'])} s/step), seed {s['seed']}, {s['device']} {s['dtype']}")
+        if s.get("message"):
+            print(f"message    {s['message']}")
+        print(f"parameters stored {counts['stored']}, dof {counts['dof']} (recurrent {counts['recurrent_stored']} "
+              f"stored, {counts['recurrent_dof']} dof; readout included)")
+        best = s.get("best_valid") or {}
+        if best.get("value") is not None:
+            print(f"best valid {best['metric']} {_fmt(best['value'])} at step {best['step']}")
+        print(f"unitarity  ||W^H W - I||_F = {_fmt(s['unitarity_error'])} at the last evaluation")
+        final = s.get("final") or {}
+        where = f"test, {s['tested']} model, step {s['final_step']}" if final else "test: not evaluated yet"
+        rows = [(k, _fmt(final.get(k, "")), _fmt(v)) for k, v in s["baseline"].items()]
+        print(f"metrics    ({where})")
+        print(_table(("metric", "final", "baseline"), rows, "text"))
+    return 0
+
+
+# ----------------------------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    r"""The argument parser of ``urnn-zoo`` (``cells``, ``tasks``, ``train``, ``show``, ``compare``, ``report``)."""
+    parser = argparse.ArgumentParser(prog="urnn-zoo", description="Unitary and orthogonal RNNs: cells, tasks, "
+                                     "training runs.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("cells", help="every registered cell with its constraint and parameter counts")
+    p.add_argument("--hidden", type=int, default=128, help="hidden size N (default 128)")
+    p.add_argument("--input", type=int, default=10, help="input size (default 10)")
+    p.add_argument("--format", choices=("text", "csv", "json"), default="text")
+    p.set_defaults(func=_cells)
+
+    p = sub.add_parser("tasks", help="every registered task with its options, metrics and data")
+    p.add_argument("--format", choices=("text", "csv", "json"), default="text")
+    p.set_defaults(func=_tasks)
+
+    p = sub.add_parser("train", help="train one cell on one task and write a run folder",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--cell", required=True, help="a name from `urnn-zoo cells`")
+    p.add_argument("--task", required=True, help="a name from `urnn-zoo tasks`")
+    p.add_argument("--hidden", type=int, default=128, help="hidden size N")
+    p.add_argument("--steps", type=int, default=2000, help="optimizer steps")
+    p.add_argument("--seed", type=int, default=0, help="seeds the init, the RNGs and the batch streams")
+    p.add_argument("--out", default="runs", help="parent folder of the run folder")
+    p.add_argument("--name", default=None, help="run folder name (default: from cell, task, options, N, seed)")
+    g = p.add_argument_group("task options (passed only when given)")
+    g.add_argument("--T", type=int, default=None, help="copy/adding delay")
+    g.add_argument("--window", type=int, default=None, help="charlm characters per sample")
+    g.add_argument("--digits", default=None, help="smnist/pmnist stand-in: mnist5k or digits8x8")
+    g.add_argument("--data-path", dest="data_path", default=None, help="original full-size data files")
+    g.add_argument("--form", default=None, help="copy encoding: arjovsky or exprnn")
+    g.add_argument("--limit", type=int, default=None, help="music stand-in: parse only the first LIMIT scores")
+    g.add_argument("--task-option", type=parse_option, action="append", default=[], metavar="KEY=VALUE",
+                   help="any other task option (repeatable; value read as a Python literal)")
+    g = p.add_argument_group("cell")
+    g.add_argument("--cell-option", type=parse_option, action="append", default=[], metavar="KEY=VALUE",
+                   help="a cell option (repeatable; value read as a Python literal), e.g. capacity=4")
+    g.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    g.add_argument("--device", default="cpu", help="cpu or cuda")
+    g = p.add_argument_group("optimization")
+    g.add_argument("--batch-size", type=int, default=50)
+    g.add_argument("--optimizer", choices=("rmsprop", "adam", "cayley"), default="rmsprop",
+                   help="cayley: the Stiefel Cayley step on fcurnn's raw W (parametrization=none; chosen "
+                        "automatically for it), RMSprop for the rest")
+    g.add_argument("--lr", type=float, default=1e-3, help="learning rate")
+    g.add_argument("--constrained-lr", type=float, default=1e-4,
+                   help="learning rate of parameters behind an exact constraint (and of the Cayley step)")
+    g.add_argument("--alpha", type=float, default=0.9, help="RMSprop smoothing constant")
+    g.add_argument("--penalty-weight", type=float, default=1e-3, help="lambda times penalty() for soft cells")
+    g.add_argument("--clip", type=float, default=None, help="clip the global gradient norm (default: off)")
+    g = p.add_argument_group("evaluation, logging, checkpoints")
+    g.add_argument("--eval-every", type=int, default=100, help="steps between validation evaluations")
+    g.add_argument("--eval-batches", type=int, default=20, help="validation batches per evaluation (0: all)")
+    g.add_argument("--test-batches", type=int, default=0,
+                   help="test batches (0: the whole test split; 100 batches of a generated task)")
+    g.add_argument("--log-every", type=int, default=10, help="steps per logged training loss")
+    g.add_argument("--checkpoint-every", type=int, default=None, help="steps between checkpoints "
+                   "(default: --eval-every)")
+    g.add_argument("--early-stop", type=int, default=None, metavar="PATIENCE",
+                   help="stop after PATIENCE evaluations without improvement; test the best model")
+    g.add_argument("--progress", choices=("auto", "bar", "lines", "none"), default="auto",
+                   help="auto: a progress bar on a terminal, log lines otherwise")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--force", action="store_true", help="start over in an existing run folder")
+    g.add_argument("--resume", action="store_true", help="continue the run in the folder from its checkpoint")
+    p.set_defaults(func=_train)
+
+    p = sub.add_parser("show", help="a run's summary")
+    p.add_argument("runs", nargs="+", metavar="RUN", help="run folder(s)")
+    p.add_argument("--json", action="store_true", help="print summary.json as is")
+    p.set_defaults(func=_show)
+
+    # `compare` and `report` live with their packages (imported lightly: no pandas/matplotlib until they run).
+    from urnn_zoo.compare import add_compare_parser
+    from urnn_zoo.report import add_report_parser
+
+    add_compare_parser(sub)
+    add_report_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    r"""Entry point of the ``urnn-zoo`` console script; returns the exit status.
+
+    Errors a user can fix (unknown names or options, an existing run folder, missing data files) print one
+    line ``urnn-zoo: error: ...`` and return 2; a run stopped by a non-finite loss returns 1.
+    """
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("urnn-zoo: interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, FileExistsError, FileNotFoundError) as exc:
+        print(f"urnn-zoo: error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        from urnn_zoo.data.errors import DataFileError
+
+        if isinstance(exc, DataFileError):
+            print(f"urnn-zoo: error: {exc}", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

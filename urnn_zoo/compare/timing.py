@@ -1,0 +1,143 @@
+r"""Timing every cell: forward+backward seconds of a whole sequence batch, the asv suite's workload.
+
+The workload is that of ``benchmarks/bench_cells.py`` (``CellForwardBackward``): B sequences of T steps
+with ``n_in`` real inputs, float32, default options, loss ``out.pow(2).mean()``, backward. Two warm-up calls
+(first matmul, matrix exponential, CUDA kernels), then ``repeats`` timed calls with
+:func:`time.perf_counter`, each ending with a device synchronise. Each repeat is one row of ``timings.csv``
+(tidy: ``cell, hidden, batch, length, input_size, device, device_name, dtype, threads, repeat, seconds,
+seconds_per_sequence, source, error``); a cell that rejects a size or fails gets one row with NaN seconds
+and the error.
+
+Timings run in the comparison's main process, alone (no training runs beside them), with torch's default
+thread count, which the rows record.
+"""
+from __future__ import annotations
+
+import csv
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+__all__ = ["FIELDS", "device_name", "time_cell", "time_cells"]
+
+FIELDS = ("cell", "hidden", "batch", "length", "input_size", "device", "device_name", "dtype", "threads", "repeat",
+          "seconds", "seconds_per_sequence", "source", "error")
+
+
+def device_name(device: str) -> str:
+    r"""A readable name of the device: the GPU's name, or the CPU model with its core count."""
+    import torch
+
+    from urnn_zoo.report.provenance import cpu_model
+
+    if device.startswith("cuda") and torch.cuda.is_available():
+        return torch.cuda.get_device_name(torch.device(device))
+    return f"{cpu_model()} ({os.cpu_count()} cores)"
+
+
+def time_cell(cell: str, hidden: int, *, batch: int = 32, length: int = 100, input_size: int = 10,
+              device: str = "cpu", repeats: int = 3, seed: int = 0) -> list[float]:
+    r"""Seconds of ``repeats`` forward+backward passes of ``cell`` over a (T, B, n_in) batch, after two warm-up calls.
+
+    Raises:
+        ValueError: the cell rejects ``hidden`` (its own message).
+
+    Example::
+
+        >>> len(time_cell("kru", 16, batch=2, length=5, repeats=2))
+        2
+    """
+    import torch
+
+    from urnn_zoo.cells.base import make_cell
+
+    dev = torch.device(device)
+    with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
+        torch.manual_seed(seed)
+        model = make_cell(cell, input_size, hidden, device=dev)
+        gen = torch.Generator().manual_seed(seed)
+        x = torch.randn(length, batch, input_size, generator=gen).to(dev)
+
+    def once() -> float:
+        model.zero_grad(set_to_none=True)
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+        tick = time.perf_counter()
+        out, _ = model(x)
+        out.pow(2).mean().backward()
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+        return time.perf_counter() - tick
+
+    once(), once()  # warm-up: first matmuls, matrix exponentials, allocator, oneDNN kernels
+    return [once() for _ in range(repeats)]
+
+
+def _done(file: Path) -> set[tuple]:
+    if not file.is_file():
+        return set()
+    with file.open(newline="") as f:
+        return {(r["cell"], int(r["hidden"]), int(r["batch"]), int(r["length"]), r["device"]) for r in csv.DictReader(f)}
+
+
+def time_cells(cases: Iterable[tuple[str, int]], file: str | os.PathLike[str], *, batch: int, length: int,
+               input_size: int = 10, device: str = "cpu", repeats: int = 3, threads: int | None = None,
+               log=None) -> list[dict[str, Any]]:
+    r"""Time every (cell, N) of ``cases`` not yet in ``file`` and append their rows to it (resumable).
+
+    Args:
+        cases: (cell, hidden) pairs.
+        file: the tidy timings CSV (created with a header when missing).
+        batch, length, input_size: the workload. device: where to run. repeats: timed calls per case.
+        threads: torch threads while timing (``None``: leave torch's setting); restored afterwards.
+        log: a ``print``-like callable for progress lines (optional).
+
+    Returns:
+        The rows written by this call.
+    """
+    import torch
+
+    file = Path(file)
+    done = _done(file)
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        return _time_cases(cases, file, done, batch, length, input_size, device, repeats, log)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _time_cases(cases, file: Path, done: set, batch: int, length: int, input_size: int, device: str,
+                repeats: int, log) -> list[dict[str, Any]]:
+    import torch
+
+    name, threads = device_name(device), torch.get_num_threads()
+    written: list[dict[str, Any]] = []
+    new = not file.is_file()
+    file.parent.mkdir(parents=True, exist_ok=True)
+    with file.open("a", newline="") as f:
+        writer = csv.DictWriter(f, FIELDS)
+        if new:
+            writer.writeheader()
+        for cell, hidden in sorted(set(cases), key=lambda c: (c[1], c[0])):
+            if (cell, hidden, batch, length, device) in done:
+                continue
+            base = dict(cell=cell, hidden=hidden, batch=batch, length=length, input_size=input_size, device=device,
+                        device_name=name, dtype="float32", threads=threads, source="compare")
+            try:
+                seconds, error = time_cell(cell, hidden, batch=batch, length=length, input_size=input_size,
+                                           device=device, repeats=repeats), ""
+            except Exception as exc:  # a size the family rejects, or a failing cell: a row that says so
+                seconds, error = [math.nan], f"{type(exc).__name__}: {exc}"
+            rows = [dict(base, repeat=i, seconds=s, seconds_per_sequence=s / batch, error=error)
+                    for i, s in enumerate(seconds)]
+            writer.writerows(rows)
+            f.flush()
+            written.extend(rows)
+            if log:
+                shown = f"{min(seconds) / batch * 1e3:.3f} ms/sequence" if not error else error
+                log(f"timing {cell} N={hidden}: {shown}")
+    return written

@@ -1,0 +1,63 @@
+r"""Reports (DESIGN §6): runs and asv results into tidy pandas frames (:mod:`.load`), tables laid out like
+the KRU paper's (:mod:`.tables`), seaborn figures (:mod:`.figures`), provenance (:mod:`.provenance`), BibTeX
+for every model (:mod:`.bibtex`), and the report folder itself (:mod:`.build`): ``report.md`` and a
+self-contained ``report.html``.
+
+Example::
+
+    urnn-zoo report --runs runs/quick --asv .asv/results --out reports/quick
+
+    >>> from urnn_zoo.report import load_results, write_report             # doctest: +SKIP
+    >>> res = load_results("runs/quick")                                    # doctest: +SKIP
+    >>> write_report("runs/quick", "reports/quick")["html"]                 # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+import importlib
+from typing import Any
+
+__all__ = ["Results", "add_report_parser", "asv_timings", "build_report", "load_asv", "load_results", "load_runs",
+           "load_timings", "write_report"]
+
+# Imported on first use (PEP 562), so that building the `urnn-zoo` parser does not import pandas or matplotlib.
+_LAZY = {"Results": "load", "load_results": "load", "load_runs": "load", "load_timings": "load",
+         "asv_timings": "asv", "load_asv": "asv", "build_report": "build", "write_report": "build"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _main(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    if args.runs is not None and not Path(args.runs).exists():
+        print(f"urnn-zoo report: no folder {args.runs}; the report will say there are no runs", file=sys.stderr)
+    if args.asv is not None and not Path(args.asv).exists():
+        print(f"urnn-zoo report: no asv results at {args.asv}; reporting without them", file=sys.stderr)
+    from .build import write_report
+
+    paths = write_report(args.runs, args.out, args.asv, args.title)
+    print(paths["html"])
+    return 0
+
+
+def add_report_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    r"""Add the ``report`` subcommand to the ``urnn-zoo`` parser (its ``func`` runs it, returns the status)."""
+    p = subparsers.add_parser(
+        "report", help="tables, figures, provenance and BibTeX from runs (and asv results)",
+        description="Load run folders (and asv results) into tidy frames and write report.md, a self-contained "
+                    "report.html, tables (CSV, Markdown, LaTeX), figures (PNG, SVG), the tidy data, "
+                    "provenance.json and references.bib into --out.")
+    p.add_argument("--runs", default="runs", help="folder of run folders, e.g. the --out of urnn-zoo compare "
+                                                  "(default runs)")
+    p.add_argument("--asv", default=None, help="asv results folder (.asv/results), optional")
+    p.add_argument("--out", required=True, help="report folder")
+    p.add_argument("--title", default=None, help="report title")
+    p.set_defaults(func=_main)
+    return p

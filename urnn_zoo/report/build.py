@@ -1,0 +1,201 @@
+r"""Writing a report folder: ``report.md``, a self-contained ``report.html``, ``tables/`` (CSV, Markdown,
+LaTeX), ``figures/`` (PNG, SVG), ``data/`` (the tidy frames as CSV), ``references.bib`` and
+``provenance.json``.
+
+A report from zero runs, or from runs that all failed, is still a report: it says what is missing and why
+instead of raising.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from . import figures as figs
+from .bibtex import bibtex_for, display_name
+from .document import to_html, to_md
+from .load import Results, load_results
+from .provenance import provenance
+from .tables import (arms_of, coverage, failures, formatted, headline, paper_table, tables_note, tasks_of,
+                     timing_table, to_latex, to_markdown)
+
+__all__ = ["build_report", "write_report"]
+
+FIGURE_CAPTIONS = {
+    "speed_accuracy": "Speed against accuracy: the headline test metric of each task against forward+backward "
+                      "time per sequence at the run's N (one point per cell, N and arm: mean over seeds); "
+                      "grey lines: the Pareto front of each arm (no other point is both faster and better); "
+                      "red line: the memoryless baseline.",
+    "params_accuracy": "Parameters against accuracy: the headline test metric against total stored parameters; "
+                       "red line: the memoryless baseline.",
+    "learning_curves": "Learning curves: the headline validation metric against optimizer steps, per task and "
+                       "arm; lines are means over seeds, bands ± one standard deviation (no band with one seed).",
+    "drift": "Unitarity drift: ‖W^H W − I‖_F of the recurrent matrix at each evaluation, for the cells with an "
+             "exact or soft (penalty) constraint; float32.",
+    "speed_by_size": "Forward+backward time per sequence against hidden size N (log-log), every cell timed by "
+                     "urnn-zoo compare (and by asv when its results were given).",
+}
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.]+", "-", str(text)).strip("-").lower() or "runs"
+
+
+def _arm_title(arm: str | None) -> str:
+    if arm is None:
+        return "runs outside a comparison"
+    if arm.startswith("N="):
+        return f"equal hidden size ({arm})"
+    if arm.startswith("budget"):
+        return f"equal parameter budget ({arm} stored reals in total, the largest N within it)"
+    return arm
+
+
+def _write_table(root: Path, name: str, text: pd.DataFrame, numbers: pd.DataFrame | None, caption: str) -> list:
+    tables = root / "tables"
+    tables.mkdir(parents=True, exist_ok=True)
+    (numbers if numbers is not None else text).to_csv(tables / f"{name}.csv", index=False)
+    (tables / f"{name}.md").write_text(f"{caption}\n\n{to_markdown(text)}")
+    (tables / f"{name}.tex").write_text(to_latex(text, caption, f"tab:{name}"))
+    return [("CSV", f"tables/{name}.csv"), ("Markdown", f"tables/{name}.md"), ("LaTeX", f"tables/{name}.tex")]
+
+
+def _provenance_items(info: dict[str, Any]) -> list[str]:
+    rep, runs = info["report"], info["runs"]
+    versions = ", ".join(f"{k} {v}" for k, v in rep["versions"].items())
+    items = [
+        f"Report made {rep['generated']} from commit {rep['commit'] or 'unknown (not a git checkout)'}.",
+        f"Machine: {rep['machine']}, {rep['cpu']}, {rep['cores']} cores, {rep['memory_gib']} GiB, "
+        f"{rep['platform']}; CUDA: {rep['cuda']}; Python {rep['python']}.",
+        f"Versions: {versions}.",
+    ]
+    if runs.get("count"):
+        items += [
+            f"Runs: {runs['count']} (commits {', '.join(runs['commits']) or 'unknown'}; torch "
+            f"{', '.join(runs['torch']) or 'unknown'}; {', '.join(runs['platforms']) or 'platform unknown'}).",
+            f"Training device: {', '.join(runs['devices']) or 'unknown'}, dtype {', '.join(runs['dtypes'])}, "
+            f"torch threads per run {', '.join(map(str, runs['threads'])) or 'unknown'}.",
+            f"Seeds: {', '.join(map(str, runs['seeds'])) or 'none'}.",
+            f"Data: {'; '.join(runs['data']) or 'none'}.",
+        ]
+    else:
+        items.append("Runs: none.")
+    if "timings" in info:
+        t = info["timings"]
+        items.append(f"Timings: {t['count']} measurements on {'; '.join(t['devices'])}, torch threads "
+                     f"{', '.join(map(str, t['threads']))}, batch {t['batch']}, length {t['length']}.")
+    if "asv" in info:
+        a = info["asv"]
+        items.append(f"asv results: {a['count']} values from machine(s) {', '.join(a['machines'])} "
+                     f"({', '.join(a['cpus'])}), commits {', '.join(c[:10] for c in a['commits'])}.")
+    return items
+
+
+def build_report(res: Results, out: str | os.PathLike[str], title: str | None = None) -> dict[str, Path]:
+    r"""Write the report of ``res`` into ``out`` (module docstring); returns the paths of its main files."""
+    root = Path(out)
+    root.mkdir(parents=True, exist_ok=True)
+    preset = res.manifest.get("preset")
+    title = title or f"urnn_zoo comparison{f' ({preset} preset)' if preset else ''}"
+    info = provenance(res.runs, res.timings, res.asv)
+    unique = res.runs.drop_duplicates("run")
+    n_ok, n = int(unique.ok.sum()), len(unique)
+    import urnn_zoo as uz
+
+    cells = uz.cell_names()
+    blocks: list[tuple] = [("h1", title)]
+    if n == 0:
+        blocks.append(("p", "No runs were found: there are no metrics to tabulate or plot. Every registered cell "
+                            "is listed below as not run. Run `urnn-zoo compare --preset quick --out runs/quick` "
+                            "(or `urnn-zoo train`) and point `urnn-zoo report --runs` at the folder."))
+    else:
+        described = f" Preset {preset}: {res.manifest['description']}." if res.manifest.get("description") else ""
+        blocks.append(("p", f"{n} runs of {unique.cell.nunique()} of the {len(cells)} registered cells on "
+                            f"{unique.task_label.nunique()} tasks: {n_ok} finished, {n - n_ok} did not "
+                            f"(named in the tables and under Failures).{described}"))
+    blocks += [("h2", "Provenance"), ("list", _provenance_items(info))]
+
+    blocks.append(("h2", "Coverage"))
+    cov = coverage(res)
+    blocks += [("table", cov, "Every registered cell against every task: ok, FAILED or not run."),
+               ("links", _write_table(root, "coverage", cov, None, "Coverage of the comparison."))]
+
+    blocks += [("h2", "Tables"), ("p", tables_note())]
+    for task_label in tasks_of(res):
+        sel = unique[unique.task_label == task_label]
+        data = "; ".join(dict.fromkeys(sel.data_source.dropna())) or "unknown"
+        stand_in = bool(sel.stand_in.fillna(False).any())
+        for arm in arms_of(res, task_label):
+            numbers = paper_table(res, task_label, arm)
+            text = formatted(numbers)
+            metric, higher = headline(sel.task.iloc[0])
+            caption = (f"{task_label}, {_arm_title(arm)}. Data: {data}"
+                       f"{' — a STAND-IN for the paper data set, not comparable with published numbers' if stand_in else ''}. "
+                       f"Headline metric: {metric} ({'higher' if higher else 'lower'} is better).")
+            name = f"table-{_slug(task_label)}-{_slug(arm or 'runs')}"
+            blocks += [("h3", f"{task_label}: {_arm_title(arm)}"), ("table", text, caption),
+                       ("links", _write_table(root, name, text, numbers, caption))]
+    if not tasks_of(res):
+        blocks.append(("p", "No task tables: no runs."))
+
+    blocks.append(("h2", "Speed"))
+    tt = timing_table(res)
+    blocks += [("table", tt, "Forward+backward milliseconds per sequence (mean ± std over repeats), default "
+                             "options, float32; column: N, source, workload, device. Every size timed is in "
+                             "data/timings.csv and in the figure below."),
+               ("links", _write_table(root, "timings", tt, None, "Forward+backward ms per sequence."))]
+    paths = figs.write_all(res, root / "figures")
+    order = ["speed_by_size", "speed_accuracy", "params_accuracy", "learning_curves", "drift"]
+    for name in order:
+        if name == "speed_accuracy":
+            blocks.append(("h2", "Figures"))
+        p = paths.get(name)
+        if p is None:
+            blocks.append(("p", f"{FIGURE_CAPTIONS[name].split(':')[0]}: no data to plot."))
+        else:
+            blocks.append(("figure", f"figures/{p[0].name}", f"figures/{p[1].name}", FIGURE_CAPTIONS[name]))
+
+    blocks.append(("h2", "Failures"))
+    bad = failures(res)
+    if len(bad):
+        text = bad.astype(object).where(bad.notna(), "–").astype(str)
+        blocks += [("table", text, "Runs that did not finish, with the reason."),
+                   ("links", _write_table(root, "failures", text, None, "Runs that did not finish."))]
+    else:
+        blocks.append(("p", "None: every run finished." if n else "No runs."))
+
+    data = root / "data"
+    data.mkdir(exist_ok=True)
+    frames = {"runs": res.runs, "finals": res.finals, "curves": res.curves, "timings": res.timings,
+              "asv": res.asv.drop(columns="params") if "params" in res.asv else res.asv}
+    for name, frame in frames.items():
+        frame.to_csv(data / f"{name}.csv", index=False)
+    (root / "provenance.json").write_text(json.dumps(info, indent=2, default=str) + "\n")
+    bib = bibtex_for(cells)
+    (root / "references.bib").write_text(bib)
+    blocks += [("h2", "Data and provenance files"),
+               ("links", [(f"{k}.csv", f"data/{k}.csv") for k in frames] + [("provenance.json", "provenance.json")]),
+               ("h2", "References"),
+               ("p", "Models in this report and the papers they come from: " + "; ".join(
+                   f"{c} ({display_name(c)})" for c in cells) + ". Cite the suite itself with its CITATION.cff."),
+               ("links", [("references.bib", "references.bib")]), ("pre", bib or "(no entries)")]
+    md, page = root / "report.md", root / "report.html"
+    md.write_text(to_md(blocks))
+    page.write_text(to_html(blocks, root, title))
+    return {"markdown": md, "html": page, "bibtex": root / "references.bib", "provenance": root / "provenance.json"}
+
+
+def write_report(runs: str | os.PathLike[str] | None, out: str | os.PathLike[str],
+                 asv: str | os.PathLike[str] | None = None, title: str | None = None) -> dict[str, Path]:
+    r"""Load runs (and asv results) and write their report: :func:`load_results` then :func:`build_report`.
+
+    Example::
+
+        >>> write_report("runs/quick", "reports/quick")["html"]              # doctest: +SKIP
+        PosixPath('reports/quick/report.html')
+    """
+    return build_report(load_results(runs, asv), out, title)
