@@ -1,0 +1,273 @@
+r"""Shared pieces of the asv suite: the parameter grid, deterministic cached data, devices and timing.
+
+Every cell benchmark runs the same workload (the conventions of the KRU paper's timing runs): a batch of
+B = 32 sequences of T = 100 steps with 10 real inputs, float32, loss ``out.pow(2).mean()`` for the backward.
+
+Note [Grid]
+    The full grid is every registered cell x N in (128, 512, 1024) x device in (``cpu``, ``cuda``). Setting
+    ``URNN_ZOO_BENCH_QUICK=1`` keeps every cell and every benchmark kind but one small size (N = 64), the CPU
+    only (one case of each GPU-only benchmark, to show it skips cleanly), one Kronecker factor count and the
+    shortest training and drift schedules: the smoke run of ``.ci/run``. asv records parameter values with
+    each result, so quick and full results never mix in the history. A size a family rejects and a device
+    that is absent raise ``NotImplementedError`` in ``setup``, which asv shows as n/a.
+
+Note [Cost of a case]
+    ``launch_method: "spawn"`` (CUDA breaks under fork) runs every (benchmark, parameter combination) in a
+    fresh interpreter that imports the benchmark's module: 3-4 s when that imports torch, before anything is
+    measured, n/a cases included. Hence:
+
+    - time benchmarks use one round (``rounds = 1``);
+    - this module imports torch only inside the helpers that need it, and the ``track_`` modules whose
+      numbers come from one ``setup_cache`` (training, drift, parameter counts) import it only there, so their
+      per-cell cases start in a fraction of a second;
+    - for that, :data:`CELLS` is read without importing ``urnn_zoo`` (:func:`registered_cell_names`, checked
+      against ``urnn_zoo.cell_names()`` by ``tests/test_benchmarks.py``);
+    - asv_runner re-runs ``setup`` before every sample, so ``setup`` reads cells and data from the
+      module-level caches below: only the first ``setup`` of a process builds the cell and warms it up (first
+      matmul, matrix exponential, CUDA context).
+
+Note [Threads and timers]
+    torch keeps its default intra-op thread count (one per core; not changed here, so results from machines
+    with different core counts differ: ``asv machine`` records the machine). The timer is asv's default wall
+    clock (``timeit.default_timer``); CPU time would add up every thread's time. Timed bodies end with
+    :func:`synchronize`, so queued CUDA kernels are inside the measured interval.
+"""
+from __future__ import annotations
+
+import ast
+import functools
+import importlib.util
+import os
+import traceback
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    import torch
+
+    import urnn_zoo
+
+__all__ = [
+    "BATCH", "CELLS", "DEVICES", "GRID", "INPUT", "QUICK", "QUICK_ENV", "SEED", "SEQ_LEN", "SIZES", "Grid",
+    "TimeCase", "build_cell", "cell_loss", "device", "grid", "quick_from_env", "registered_cell_names",
+    "cell_result", "per_cell", "sequence", "synchronize", "warm_up",
+]
+
+QUICK_ENV = "URNN_ZOO_BENCH_QUICK"
+BATCH, SEQ_LEN, INPUT = 32, 100, 10
+SEED = 0
+
+
+class Grid(NamedTuple):
+    r"""The parameter values of the suite (Note [Grid]).
+
+    Attributes:
+        sizes: hidden sizes N of the cell benchmarks.
+        devices: device names (``"cpu"``, ``"cuda"``).
+        gpu_cells: how many cells (from the first) the GPU-only benchmarks run; None: all.
+        kron_factors: maximum numbers of Kronecker factors F (the Cervnet rule of ``kron.factor_sizes``).
+        train_steps: optimizer steps of the short copy/adding trainings.
+        drift_steps: Adam steps after which the unitarity error is read.
+        train_size: N of the short trainings and of the drift benchmarks.
+    """
+
+    sizes: tuple[int, ...]
+    devices: tuple[str, ...]
+    gpu_cells: int | None
+    kron_factors: tuple[int, ...]
+    train_steps: tuple[int, ...]
+    drift_steps: tuple[int, ...]
+    train_size: int
+
+
+FULL_GRID = Grid((128, 512, 1024), ("cpu", "cuda"), None, (2, 3, 10), (300,), (0, 10, 100), 128)
+QUICK_GRID = Grid((64,), ("cpu",), 1, (2,), (20,), (10,), 64)
+
+
+def quick_from_env(environ: Mapping[str, str] = os.environ) -> bool:
+    r"""Whether ``URNN_ZOO_BENCH_QUICK`` asks for the reduced grid (set and not ``0``/``false``/``no``).
+
+    Example:
+        >>> quick_from_env({"URNN_ZOO_BENCH_QUICK": "1"}), quick_from_env({})
+        (True, False)
+    """
+    return environ.get(QUICK_ENV, "").strip().lower() not in ("", "0", "false", "no")
+
+
+def grid(quick: bool) -> Grid:
+    r"""The reduced grid when ``quick``, else the full one (Note [Grid])."""
+    return QUICK_GRID if quick else FULL_GRID
+
+
+def _class_names(path: Path) -> set[str]:
+    # String values of `name = "..."` (or `name: ClassVar[str] = "..."`) in class bodies: what registers a cell.
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+        if not isinstance(node, ast.ClassDef):
+            continue
+        for stmt in node.body:
+            if isinstance(stmt, ast.Assign):
+                targets = stmt.targets
+            elif isinstance(stmt, ast.AnnAssign):
+                targets = [stmt.target]
+            else:
+                continue
+            named = any(isinstance(t, ast.Name) and t.id == "name" for t in targets)
+            if named and isinstance(stmt.value, ast.Constant) and isinstance(stmt.value.value, str):
+                found.add(stmt.value.value)
+    return found
+
+
+def registered_cell_names() -> tuple[str, ...]:
+    r"""``urnn_zoo.cell_names()`` without importing urnn_zoo or torch (Note [Cost of a case]).
+
+    A cell registers by a string class attribute ``name`` in a module of ``urnn_zoo/cells/`` (DESIGN §2); this
+    reads those attributes from the installed package's source. Falls back to ``urnn_zoo.cell_names()`` when
+    the source is not there.
+    """
+    spec = importlib.util.find_spec("urnn_zoo")
+    roots = list(spec.submodule_search_locations or []) if spec else []
+    modules = sorted((Path(roots[0]) / "cells").glob("*.py")) if roots else []
+    names = set().union(*(_class_names(p) for p in modules if p.stem not in ("__init__", "base")))
+    if not names:
+        import urnn_zoo
+
+        return urnn_zoo.cell_names()
+    return tuple(sorted(names))
+
+
+QUICK = quick_from_env()
+GRID = grid(QUICK)
+SIZES, DEVICES = GRID.sizes, GRID.devices
+CELLS: tuple[str, ...] = registered_cell_names()
+GPU_CELLS: tuple[str, ...] = CELLS[: GRID.gpu_cells]
+
+
+class TimeCase:
+    r"""Timing attributes shared by the time benchmarks (Note [Cost of a case]).
+
+    One call per sample (asv re-runs ``setup`` between samples anyway), at least 3 and at most 25 samples or
+    about 10 s of samples, no asv warm-up (``setup`` warms up), one round, and a timeout that covers the
+    slowest case (expm-based cells at N = 1024 take seconds per sequence).
+    """
+
+    number = 1
+    repeat = (3, 25, 10.0)
+    warmup_time = 0.0
+    rounds = 1
+    timeout = 600.0
+
+
+def device(name: str) -> torch.device:
+    r"""The torch device called ``name``; ``NotImplementedError`` (asv: n/a) when it is absent.
+
+    Nothing touches CUDA before a benchmark's ``setup`` asks for it (no CUDA at import time).
+    """
+    import torch
+
+    if name == "cpu":
+        return torch.device("cpu")
+    if name == "cuda":
+        if not torch.cuda.is_available():
+            raise NotImplementedError("no CUDA device on this machine")
+        return torch.device("cuda")
+    raise ValueError(f"device must be 'cpu' or 'cuda', got {name!r}")
+
+
+def synchronize(dev: torch.device) -> None:
+    r"""Wait for the device's queued work (a no-op on the CPU); every timed body ends with it."""
+    if dev.type == "cuda":
+        import torch
+
+        torch.cuda.synchronize(dev)
+
+
+@functools.lru_cache(maxsize=None)
+def sequence(device_name: str, seq_len: int = SEQ_LEN, batch: int = BATCH, n_in: int = INPUT) -> torch.Tensor:
+    r"""A fixed float32 input (T, B, n_in), drawn on the CPU from a seeded generator, then moved."""
+    import torch
+
+    gen = torch.Generator().manual_seed(SEED)
+    return torch.randn(seq_len, batch, n_in, generator=gen).to(device(device_name))
+
+
+def make_cell(name: str, input_size: int, hidden: int, dev: torch.device | None = None) -> urnn_zoo.RecurrentCell:
+    r"""``urnn_zoo.make_cell`` with default options, float32 and a seeded init; ``NotImplementedError`` (asv:
+    n/a) for a size the family rejects."""
+    import torch
+
+    import urnn_zoo
+
+    torch.manual_seed(SEED)
+    try:
+        return urnn_zoo.make_cell(name, input_size, hidden, dtype=torch.float32, device=dev)
+    except ValueError as err:
+        raise NotImplementedError(f"{name} does not accept N={hidden} with its default options: {err}") from err
+
+
+@functools.lru_cache(maxsize=None)
+def _cached_cell(name: str, hidden: int, device_name: str) -> urnn_zoo.RecurrentCell:
+    return make_cell(name, INPUT, hidden, device(device_name))
+
+
+def build_cell(name: str, hidden: int, device_name: str) -> urnn_zoo.RecurrentCell:
+    r"""The cell ``name`` of the timing workload (input 10, hidden ``hidden``), cached per process, grads cleared.
+
+    Raises:
+        NotImplementedError: the family rejects ``hidden`` or the device is absent (asv: n/a).
+    """
+    cell = _cached_cell(name, hidden, device_name)
+    cell.zero_grad(set_to_none=True)
+    return cell
+
+
+def cell_loss(cell: urnn_zoo.RecurrentCell, x: torch.Tensor) -> torch.Tensor:
+    r"""The timing workload's loss: the whole sequence forward, then ``out.pow(2).mean()``."""
+    out, _ = cell(x)
+    return out.pow(2).mean()
+
+
+_WARM: set = set()
+
+
+def warm_up(key: tuple, fn: Callable[[], object], dev: torch.device) -> None:
+    r"""Run ``fn`` once per process for ``key`` (first matmul, expm, CUDA kernels), then synchronise."""
+    if key not in _WARM:
+        fn()
+        synchronize(dev)
+        _WARM.add(key)
+
+
+def per_cell(run: Callable[[str], object]) -> dict[str, object]:
+    r"""``{cell: run(cell)}`` over :data:`CELLS`, for a ``setup_cache`` that computes every cell's numbers.
+
+    A cell whose run raises does not stop the others: its entry records ``("n/a", message)`` for a
+    ``NotImplementedError`` and ``("error", traceback)`` otherwise, and :func:`cell_result` re-raises it in
+    that cell's ``setup``.
+    """
+    results: dict[str, object] = {}
+    for name in CELLS:
+        try:
+            results[name] = run(name)
+        except NotImplementedError as err:
+            results[name] = _Failed("n/a", str(err))
+        except Exception:
+            results[name] = _Failed("error", traceback.format_exc())
+    return results
+
+
+class _Failed(NamedTuple):
+    kind: str
+    message: str
+
+
+def cell_result(results: Mapping[str, object], cell: str) -> object:
+    r"""``results[cell]`` from :func:`per_cell`; ``NotImplementedError`` (asv: n/a) or ``RuntimeError`` (asv:
+    failed, with the original traceback) where that cell's run raised."""
+    entry = results[cell]
+    if isinstance(entry, _Failed):
+        if entry.kind == "n/a":
+            raise NotImplementedError(entry.message)
+        raise RuntimeError(f"{cell}: the setup_cache run raised\n{entry.message}")
+    return entry
