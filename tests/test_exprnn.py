@@ -7,7 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import urnn_zoo as uz
-from urnn_zoo.cells.exprnn import cayley_map, skew_init
+from urnn_zoo.cells.base import skew_init
+from urnn_zoo.cells.exprnn import cayley_map
 
 F64 = torch.float64
 EPS64 = torch.finfo(F64).eps

@@ -75,6 +75,43 @@ def frobenius_unitarity_error(w: Tensor) -> Tensor:
     return torch.linalg.matrix_norm(gram - eye)
 
 
+SKEW_INITS = ("henaff", "cayley")
+
+
+def skew_init(n: int, init: str = "henaff", generator: torch.Generator | None = None) -> Tensor:
+    r"""The block-diagonal skew generators of expRNN (``initialization.py``) and scoRNN, float64.
+
+    A has ⌊n/2⌋ entries s_i at (2i, 2i+1) and −s_i at (2i+1, 2i). ``"henaff"``: s_i ~ U(−π, π), so exp(A) is a
+    block rotation by uniform angles. ``"cayley"``: s_i = −√((1 − cos θ_i)/(1 + cos θ_i)) = −tan(θ_i/2),
+    θ_i ~ U(0, π/2), the preimage of rotations by θ_i under a Cayley map (scoRNN's init).
+
+    Args:
+        n: size.
+        init: ``"henaff"`` or ``"cayley"``.
+        generator: for the draws.
+
+    Returns:
+        (n, n) skew-symmetric float64 tensor.
+
+    Example:
+        >>> a = skew_init(4, "henaff")
+        >>> torch.equal(a, -a.T), a.abs().max().item() <= math.pi
+        (True, True)
+    """
+    if init not in SKEW_INITS:
+        raise ValueError(f"init must be one of {SKEW_INITS}, got {init!r}")
+    k = n // 2
+    if init == "henaff":
+        s = (torch.rand(k, dtype=torch.float64, generator=generator) * 2 - 1) * math.pi
+    else:
+        theta = torch.rand(k, dtype=torch.float64, generator=generator) * (math.pi / 2)
+        s = -torch.sqrt((1 - torch.cos(theta)) / (1 + torch.cos(theta)))
+    diag = torch.zeros(max(n - 1, 0), dtype=torch.float64)
+    diag[::2] = s
+    a = torch.diag(diag, 1)
+    return a - a.T
+
+
 class ComplexInput(nn.Module):
     r"""The complex input matrix V = V_re + i·V_im of the unitary family (DESIGN §3, reference §0).
 

@@ -5,20 +5,16 @@ h_t = modReLU(W h_{t−1} + V x_t), W = (B·φ(A))ᵀ with A skew-symmetric, φ 
 orthogonal base (I unless re-based), real throughout.
 """
 from __future__ import annotations
-
-import math
-
 import geotorch
 import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
 from urnn_zoo.activations import ModReLU
-from urnn_zoo.cells.base import RecurrentCell
+from urnn_zoo.cells.base import SKEW_INITS as INITS, RecurrentCell, skew_init
 
-__all__ = ["ExpRNN", "expm", "cayley_map", "skew_init", "MAPS", "INITS"]
+__all__ = ["ExpRNN", "expm", "cayley_map", "MAPS"]
 
-INITS = ("henaff", "cayley")
 
 # Note [expRNN orientation]
 # expRNN's code (reference §6) stores a raw N x N matrix R, takes A = triu(R, 1) − triu(R, 1)ᵀ, forms
@@ -73,40 +69,6 @@ def expm(a: Tensor) -> Tensor:
 
 
 MAPS = {"expm": expm, "cayley": cayley_map}
-
-
-def skew_init(n: int, init: str = "henaff", generator: torch.Generator | None = None) -> Tensor:
-    r"""expRNN's initial skew generator (``initialization.py``): 2x2 blocks on the diagonal, float64.
-
-    A has ⌊n/2⌋ entries s_i at (2i, 2i+1) and −s_i at (2i+1, 2i). ``"henaff"``: s_i ~ U(−π, π), so exp(A) is a
-    block rotation by uniform angles. ``"cayley"``: s_i = −√((1 − cos θ_i)/(1 + cos θ_i)) = −tan(θ_i/2),
-    θ_i ~ U(0, π/2), the preimage of rotations by θ_i under a Cayley map (scoRNN's init).
-
-    Args:
-        n: size.
-        init: ``"henaff"`` or ``"cayley"``.
-        generator: for the draws.
-
-    Returns:
-        (n, n) skew-symmetric float64 tensor.
-
-    Example:
-        >>> a = skew_init(4, "henaff")
-        >>> torch.equal(a, -a.T), a.abs().max().item() <= math.pi
-        (True, True)
-    """
-    if init not in INITS:
-        raise ValueError(f"init must be one of {INITS}, got {init!r}")
-    k = n // 2
-    if init == "henaff":
-        s = (torch.rand(k, dtype=torch.float64, generator=generator) * 2 - 1) * math.pi
-    else:
-        theta = torch.rand(k, dtype=torch.float64, generator=generator) * (math.pi / 2)
-        s = -torch.sqrt((1 - torch.cos(theta)) / (1 + torch.cos(theta)))
-    diag = torch.zeros(max(n - 1, 0), dtype=torch.float64)
-    diag[::2] = s
-    a = torch.diag(diag, 1)
-    return a - a.T
 
 
 class ExpRNN(RecurrentCell):

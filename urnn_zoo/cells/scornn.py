@@ -5,15 +5,14 @@ with ρ entries −1, real throughout.
 """
 from __future__ import annotations
 
-import math
 
 import torch
 from torch import Tensor, nn
 
 from urnn_zoo.activations import ModReLU
-from urnn_zoo.cells.base import RecurrentCell
+from urnn_zoo.cells.base import RecurrentCell, skew_init
 
-__all__ = ["ScoRNN", "scaled_cayley", "scornn_skew_init", "scaling_diagonal"]
+__all__ = ["ScoRNN", "scaled_cayley", "scaling_diagonal"]
 
 # Note [scoRNN orientation]
 # The paper writes W = (I + A)⁻¹(I − A)D; the code forms that same matrix and applies it to row vectors, h·W
@@ -61,23 +60,6 @@ def scaled_cayley(a: Tensor, d: Tensor) -> Tensor:
     return torch.linalg.solve(eye + a, eye - a) * d
 
 
-def scornn_skew_init(n: int, generator: torch.Generator | None = None) -> Tensor:
-    r"""scoRNN's initial A (``scoRNN.py``): ⌊n/2⌋ entries −tan(θ_i/2), θ_i ~ U(0, π/2), at (2i, 2i+1), skewed.
-
-    The Cayley transform of each 2x2 block is then a rotation by θ_i. Float64.
-
-    Example:
-        >>> a = scornn_skew_init(4)
-        >>> torch.equal(a, -a.T), bool((a.triu() <= 0).all())
-        (True, True)
-    """
-    theta = torch.rand(n // 2, dtype=torch.float64, generator=generator) * (math.pi / 2)
-    diag = torch.zeros(max(n - 1, 0), dtype=torch.float64)
-    diag[::2] = -torch.sqrt((1 - torch.cos(theta)) / (1 + torch.cos(theta)))
-    a = torch.diag(diag, 1)
-    return a - a.T
-
-
 class ScoRNN(RecurrentCell):
     r"""scoRNN (reference §7): an orthogonal W by the Cayley transform of a skew A, scaled by a fixed ±1 diagonal.
 
@@ -118,7 +100,7 @@ class ScoRNN(RecurrentCell):
             raise ValueError(f"rho (number of −1 entries of D) must be an int in [0, hidden_size={n}], got {rho!r}")
         dtype = dtype or torch.get_default_dtype()
         self.rho = rho
-        self.raw_skew = nn.Parameter(scornn_skew_init(n).triu(1).to(dtype=dtype, device=device))
+        self.raw_skew = nn.Parameter(skew_init(n, "cayley").triu(1).to(dtype=dtype, device=device))
         self.register_buffer("d", scaling_diagonal(n, rho).to(dtype=dtype, device=device))
         self.input = nn.Linear(input_size, n, bias=False, dtype=dtype, device=device)
         nn.init.uniform_(self.input.weight, -0.01, 0.01)
