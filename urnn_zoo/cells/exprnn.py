@@ -5,6 +5,7 @@ h_t = modReLU(W h_{t−1} + V x_t), W = (B·φ(A))ᵀ with A skew-symmetric, φ 
 orthogonal base (I unless re-based), real throughout.
 """
 from __future__ import annotations
+
 import geotorch
 import torch
 from torch import Tensor, nn
