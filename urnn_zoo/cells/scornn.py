@@ -5,7 +5,6 @@ with ρ entries −1, real throughout.
 """
 from __future__ import annotations
 
-
 import torch
 from torch import Tensor, nn
 
