@@ -8,7 +8,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import urnn_zoo as uz
-from urnn_zoo.cells.base import frobenius_unitarity_error
 from urnn_zoo.cells.rcurnn import AUTO_DENSE_MAX_N
 
 seeds = st.integers(0, 2**31 - 1)
@@ -21,11 +20,6 @@ EPS32 = torch.finfo(torch.float32).eps
 def build(n, seed=0, dtype=torch.float64, **options):
     torch.manual_seed(seed)
     return uz.make_cell("rcurnn", N_IN, n, dtype=dtype, **options)
-
-
-def error64(cell):
-    with torch.no_grad():
-        return frobenius_unitarity_error(cell.recurrent_matrix().to(torch.complex128)).item()
 
 
 def explicit_w(cell):
@@ -80,7 +74,7 @@ def test_recurrent_matrix_is_the_product_of_its_factors(strategy, seed, n):
 @settings(max_examples=8)
 @given(seed=seeds, n=sizes)
 def test_unitary_at_init_in_float64(seed, n):
-    assert error64(build(n, seed)) <= 10 * n * EPS64
+    assert build(n, seed).unitarity_error().item() <= 10 * n * EPS64
 
 
 @pytest.mark.parametrize("strategy", ["fft", "dense"])
@@ -91,7 +85,7 @@ def test_unitary_in_float64_after_k_adam_steps(strategy, seed, n, k):
     before = cell.recurrent_matrix().detach().clone()
     adam_steps(cell, k, seed)
     assert not torch.allclose(cell.recurrent_matrix().detach(), before), "training must move W"
-    assert error64(cell) <= 10 * n * EPS64
+    assert cell.unitarity_error().item() <= 10 * n * EPS64
     torch.testing.assert_close(cell.recurrent_matrix().detach(), explicit_w(cell), rtol=0, atol=1e-12)
 
 
@@ -104,7 +98,7 @@ def test_float32_error_after_k_adam_steps_stays_under_the_stated_bound(strategy,
     n = 32
     cell = build(n, seed, torch.float32, strategy=strategy)
     adam_steps(cell, 30, seed)
-    assert error64(cell) <= 10 * n * EPS32
+    assert cell.unitarity_error().item() <= 10 * n * EPS32
 
 
 @settings(max_examples=4)
