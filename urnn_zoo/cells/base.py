@@ -17,6 +17,9 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
+from urnn_zoo.activations import ModReLU
+from urnn_zoo.recurrence import LinearMap, fused_recurrence
+
 __all__ = [
     "ParamCount",
     "RecurrentCell",
@@ -188,6 +191,7 @@ class RecurrentCell(nn.Module):
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.is_complex = is_complex
+        self.fused = True  # use fused_map when the family has one (False: the per-step autograd loop)
 
     # ----------------------------------------------------------------- sizes and dtypes
     @property
@@ -255,7 +259,10 @@ class RecurrentCell(nn.Module):
 
     def emit(self, h: Tensor) -> Tensor:
         r"""Real outputs from stacked hidden states: h for real cells, [Re h; Im h] for complex ones."""
-        return torch.cat([h.real, h.imag], dim=-1) if h.is_complex() else h
+        if not h.is_complex():
+            return h
+        # one copy each way; cat([h.real, h.imag]) would make its backward fill and copy a (…, N, 2) zero twice
+        return torch.view_as_real(h).movedim(-1, -2).flatten(-2)
 
     # ----------------------------------------------------------------- public API
     def forward(self, x: Tensor, state=None):
@@ -283,11 +290,28 @@ class RecurrentCell(nn.Module):
         # parametrised weight inside this block reuse one evaluation of its map (DESIGN §9).
         with parametrize.cached():
             ctx = self.prepare()
+            u = self.project_input(x)
+            kind = _fused_activation(getattr(self, "act", None))
+            fused = self.fused_map(ctx) if self.fused and kind is not None else None
+            if fused is not None:  # the same maths with a hand-written BPTT (urnn_zoo.recurrence)
+                lmap, tensors = fused
+                bias, eps = (self.act.bias, self.act.eps) if kind == "modrelu" else (None, 0.0)
+                hs = fused_recurrence(lmap, tensors, u, state.to(u.dtype), kind, bias, eps)
+                return self.emit(hs), hs[-1]
             hs = []
-            for u in self.project_input(x).unbind(0):  # unbind, never x[t] (DESIGN §11)
-                state = self.recur(u, state, ctx)
+            for u_t in u.unbind(0):  # unbind, never x[t] (DESIGN §11)
+                state = self.recur(u_t, state, ctx)
                 hs.append(self.state_output(state))
         return self.emit(torch.stack(hs)), state
+
+    def fused_map(self, ctx: Any) -> tuple[LinearMap, tuple[Tensor, ...]] | None:
+        r"""The recurrence as a linear map for :func:`urnn_zoo.recurrence.fused_recurrence`, or None.
+
+        Cells whose step is ``self.act(L h + u)`` (``act`` a :class:`ModReLU` or ``torch.tanh``) return the map L
+        and its tensors, built from what :meth:`prepare` returned; :meth:`run` then uses the fused loop unless
+        ``fused`` is False (the per-step reference path, kept for tests and comparisons).
+        """
+        return None
 
     def step(self, x_t: Tensor, state=None):
         r"""One step; the same numbers as one step of :meth:`forward`.
@@ -371,6 +395,15 @@ class RecurrentCell(nn.Module):
                 f"{self.name}: expected input dtype {self.real_dtype} (the cell's precision), got {x.dtype}; "
                 f"convert the input or build the cell with dtype={x.dtype}"
             )
+
+
+def _fused_activation(act: Any) -> str | None:
+    r"""The :func:`fused_recurrence` activation that ``act`` is, or None (then the reference loop runs)."""
+    if isinstance(act, ModReLU):
+        return "modrelu"
+    if act is torch.tanh or isinstance(act, nn.Tanh):
+        return "tanh"
+    return None
 
 
 def cell_names() -> tuple[str, ...]:

@@ -13,6 +13,7 @@ from torch.nn.utils import parametrize
 
 from urnn_zoo.activations import ModReLU
 from urnn_zoo.cells.base import SKEW_INITS as INITS, RecurrentCell, skew_init
+from urnn_zoo.recurrence import DenseMap, LinearMap
 
 __all__ = ["ExpRNN", "expm", "cayley_map", "MAPS"]
 
@@ -153,6 +154,9 @@ class ExpRNN(RecurrentCell):
 
     def recur(self, u: Tensor, h: Tensor, b_row: Tensor) -> Tensor:
         return self.act(torch.addmm(u, h, b_row))
+
+    def fused_map(self, ctx: Tensor) -> tuple[LinearMap, tuple[Tensor, ...]]:
+        return DenseMap(), (ctx,)
 
     def recurrent_matrix(self) -> Tensor:
         return self.recurrent_kernel.weight.mT

@@ -15,6 +15,7 @@ from torch.nn.utils import parametrizations
 
 from urnn_zoo.activations import ModReLU
 from urnn_zoo.cells.base import ComplexInput, RecurrentCell, complex_dtype_of
+from urnn_zoo.recurrence import DenseMap, LinearMap
 
 __all__ = ["FCuRNN", "svd_unitary_init"]
 
@@ -128,6 +129,9 @@ class FCuRNN(RecurrentCell):
 
     def recur(self, u: Tensor, h: Tensor, w_t: Tensor) -> Tensor:
         return self.act(torch.addmm(u, h, w_t))
+
+    def fused_map(self, ctx: Tensor) -> tuple[LinearMap, tuple[Tensor, ...]]:
+        return DenseMap(), (ctx,)
 
     def recurrent_matrix(self) -> Tensor:
         return self.weight

@@ -13,6 +13,7 @@ from torch import Tensor, nn
 
 from urnn_zoo.activations import ModReLU
 from urnn_zoo.cells.base import ComplexInput, RecurrentCell, complex_dtype_of
+from urnn_zoo.recurrence import DenseMap, LinearMap, previous_state_products
 from urnn_zoo.kron import (
     factor_shapes,
     factor_sizes,
@@ -23,7 +24,7 @@ from urnn_zoo.kron import (
     random_unitary,
 )
 
-__all__ = ["KRU", "square_factor_sizes", "init_factor", "forms_dense", "split_in_two", "AUTO_DENSE_MAX_N"]
+__all__ = ["KRU", "KroneckerPairMap", "square_factor_sizes", "init_factor", "forms_dense", "split_in_two", "AUTO_DENSE_MAX_N"]
 
 INITS = ("unitary", "identity", "identity_noise")
 STRATEGIES = ("auto", "factored", "dense")
@@ -116,6 +117,76 @@ def split_in_two(sizes: Sequence[int]) -> int:
     return min(range(1, len(sizes)), key=lambda k: abs(2 * sum(logs[:k]) - total))
 
 
+class KroneckerPairMap(LinearMap):
+    r"""L = A ⊗ B on row states for the fused loop: h viewed as X (B, P_A, P_B) maps to A X Bᵀ (kron_apply's order).
+
+    The tensors are ``(A, B)``. Forward step: V = X Bᵀ (one GEMM over all B·P_A rows, saved) then A V + u (one
+    batched product whose add folds in u). Adjoint step: Ŵ = A^H G (batched, saved) then Ŵ conj(B) + add
+    (one GEMM). The gradients are ∂A = Σ G V^H and ∂Bᵀ = Σ X^H Ŵ over steps and rows (Note [KRU fused
+    gradients]), so nothing is recomputed.
+
+    Example:
+        >>> a, b = torch.randn(2, 2, dtype=torch.float64), torch.randn(3, 3, dtype=torch.float64)
+        >>> x = torch.randn(4, 6, dtype=torch.float64)
+        >>> torch.allclose(KroneckerPairMap().forward_fn([a, b], ())(x, None, None, 0), x @ torch.kron(a, b).T)
+        True
+    """
+
+    forward_saved = 1
+    adjoint_saved = 1
+
+    # Note [KRU fused gradients]
+    # Y = A X Bᵀ per row. In torch's complex convention (∂ℓ/∂Re + i ∂ℓ/∂Im) a linear Y = A V has ∂A = G V^H,
+    # and Y = Z Bᵀ has ∂B = Gᵀ conj(Z) with Z = A X, i.e. ∂B = (A^H G)ᵀ conj(X) = Ŵᵀ conj(X). Both products
+    # the step functions already form (V forward, Ŵ = A^H G backward) are saved per step.
+
+    @staticmethod
+    def _steps(left: Tensor, right: Tensor, saved: Sequence[Tensor], left_first: bool):
+        p, q = left.shape[0], right.shape[0]
+        per_step = saved[0].unbind(0) if saved else None
+        expanded: dict[int, Tensor] = {}  # `left` expanded to the batch, one view per batch size
+
+        def apply(x: Tensor, add: Tensor | None, out: Tensor | None, t: int) -> Tensor:
+            rows = x.shape[0]
+            if rows not in expanded:
+                expanded[rows] = left.expand(rows, p, p)
+            mid = None if per_step is None else per_step[t]
+            if left_first:  # Ŵ = left X, then Ŵ right (+ add)
+                mid = torch.bmm(expanded[rows], x.reshape(rows, p, q), out=None if mid is None else mid.view(rows, p, q))
+                mid2 = mid.view(rows * p, q)
+                out2 = None if out is None else out.view(rows * p, q)
+                y = torch.mm(mid2, right, out=out2) if add is None else torch.addmm(add.reshape(rows * p, q), mid2, right, out=out2)
+                return y.view(rows, p * q)
+            mid = torch.mm(x.reshape(rows * p, q), right, out=None if mid is None else mid.view(rows * p, q))
+            mid3 = mid.view(rows, p, q)
+            out3 = None if out is None else out.view(rows, p, q)
+            y = torch.bmm(expanded[rows], mid3, out=out3) if add is None else torch.baddbmm(add.reshape(rows, p, q), expanded[rows], mid3, out=out3)
+            return y.view(rows, p * q)
+
+        return apply
+
+    def forward_fn(self, tensors, saved):
+        a, b = tensors
+        return self._steps(a, b.mT, saved, left_first=False)
+
+    def adjoint_fn(self, tensors, forward_saved, adjoint_saved):
+        a, b = tensors  # (A ⊗ B)^H = A^H ⊗ B^H: X ↦ A^H X conj(B)
+        return self._steps(a.mH.resolve_conj(), b.conj().resolve_conj(), adjoint_saved, left_first=True)
+
+    def tensor_grads(self, tensors, wanted, h0, h, g_z, forward_saved, adjoint_saved):
+        a, b = tensors
+        p, q = a.shape[0], b.shape[0]
+        grad_a = grad_b = None
+        if wanted[0]:
+            v = forward_saved[0].view(-1, p, q)
+            grad_a = torch.bmm(g_z.view(-1, p, q), v.mH).sum(0)
+        if wanted[1]:
+            rows = h0.shape[0] * p
+            grad_b = previous_state_products(h0.reshape(rows, q), h.view(-1, rows, q),
+                                             adjoint_saved[0].view(-1, rows, q)).mT
+        return [grad_a, grad_b]
+
+
 class KRU(RecurrentCell):
     r"""Kronecker Recurrent Unit (reference §1).
 
@@ -196,6 +267,9 @@ class KRU(RecurrentCell):
     def recur(self, u: Tensor, h: Tensor, ctx: list[Tensor]) -> Tensor:
         wh = h @ ctx[0] if len(ctx) == 1 else kron_apply(ctx, h)
         return self.act(u + wh)
+
+    def fused_map(self, ctx: list[Tensor]) -> tuple[LinearMap, tuple[Tensor, ...]]:
+        return (DenseMap() if len(ctx) == 1 else KroneckerPairMap()), tuple(ctx)
 
     def recurrent_matrix(self) -> Tensor:
         return kron_dense(list(self.factors))

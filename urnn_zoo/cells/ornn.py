@@ -12,6 +12,7 @@ from torch.nn import functional as F
 
 from urnn_zoo.activations import ModReLU
 from urnn_zoo.cells.base import RecurrentCell
+from urnn_zoo.recurrence import DenseMap, LinearMap
 
 __all__ = ["ORNN", "reflector_taus", "reflector_product", "init_reflectors", "INITS", "METHODS", "ACTIVATIONS"]
 
@@ -181,6 +182,9 @@ class ORNN(RecurrentCell):
 
     def recur(self, u: Tensor, h: Tensor, wt: Tensor) -> Tensor:
         return self.act(torch.addmm(u, h, wt))
+
+    def fused_map(self, ctx: Tensor) -> tuple[LinearMap, tuple[Tensor, ...]]:
+        return DenseMap(), (ctx,)
 
     def recurrent_matrix(self) -> Tensor:
         return reflector_product(self.reflectors, self.method)

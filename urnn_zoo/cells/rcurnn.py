@@ -12,6 +12,7 @@ from torch import Tensor, nn
 
 from urnn_zoo.activations import ModReLU
 from urnn_zoo.cells.base import ComplexInput, RecurrentCell, complex_dtype_of
+from urnn_zoo.recurrence import DenseMap, LinearMap
 
 __all__ = ["RCuRNN", "restricted_unitary_apply", "AUTO_DENSE_MAX_N"]
 
@@ -153,6 +154,9 @@ class RCuRNN(RecurrentCell):
         if isinstance(ctx, Tensor):
             return self.act(torch.addmm(u, h, ctx))
         return self.act(u + restricted_unitary_apply(h, ctx))
+
+    def fused_map(self, ctx) -> tuple[LinearMap, tuple[Tensor, ...]] | None:
+        return (DenseMap(), (ctx,)) if isinstance(ctx, Tensor) else None  # the fft form keeps the reference loop
 
     def recurrent_matrix(self) -> Tensor:
         r"""W as a dense complex N x N matrix: the map applied to the identity, transposed (column j = W e_j)."""

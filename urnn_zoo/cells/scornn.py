@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 from urnn_zoo.activations import ModReLU
 from urnn_zoo.cells.base import RecurrentCell, skew_init
+from urnn_zoo.recurrence import DenseMap, LinearMap
 
 __all__ = ["ScoRNN", "scaled_cayley", "scaling_diagonal"]
 
@@ -118,6 +119,9 @@ class ScoRNN(RecurrentCell):
 
     def recur(self, u: Tensor, h: Tensor, wt: Tensor) -> Tensor:
         return self.act(torch.addmm(u, h, wt))
+
+    def fused_map(self, ctx: Tensor) -> tuple[LinearMap, tuple[Tensor, ...]]:
+        return DenseMap(), (ctx,)
 
     def recurrent_matrix(self) -> Tensor:
         return scaled_cayley(self.skew(), self.d)

@@ -1,0 +1,298 @@
+r"""The fused whole-sequence recurrence h_t = σ(L h_{t−1} + u_t) with a hand-written BPTT backward (issue 8).
+
+Every cell of the unitary/orthogonal family is one linear map L (dense W, two Kronecker groups, EURNN layers,
+the restricted-capacity product) followed by an elementwise σ (complex or real modReLU, tanh). Autograd through
+a Python loop over steps builds a graph of ~10 nodes per step and pays 6–10 µs per operator (DESIGN §11);
+:func:`fused_recurrence` runs the loop with autograd off and computes BPTT itself, so a step costs only the
+operators of its maths. torch has no fused kernel for a user-given linear map and modReLU, hence this module.
+
+Note [Fused BPTT]
+Forward: z_t = L h_{t−1} + u_t, h_t = σ(z_t), writing z_t and h_t into preallocated (T, B, N) buffers.
+Backward, with ḡ_t the gradient reaching h_t (from the outputs and from step t + 1):
+  ḡ_{T−1} = ∂ℓ/∂h_{T−1},   ḡ_{t} = ∂ℓ/∂h_t + L^H ġ_{t+1},   ġ_t = σ'(z_t)^T ḡ_t.
+ġ_t is the gradient of u_t, L^H ġ_0 that of h_0, and the gradient of L's tensors θ is one vector-Jacobian
+product of the batched map H_prev ↦ L_θ H_prev (all T·B rows at once) with the cotangent Ġ, done by autograd:
+the per-step work is two operators for L and L^H plus σ', and the parameter gradient is a few large GEMMs.
+The gradient of the activation's bias b sums its per-element derivative against ḡ over (T, B), also at once.
+torch's convention for a complex x is ∂ℓ/∂Re x + i ∂ℓ/∂Im x, under which the vector-Jacobian product of a
+complex-linear L is L^H (the conjugate transpose), and that of an elementwise map ℂ → ℂ is its 2x2 real
+Jacobian transposed, applied to (Re ḡ, Im ḡ).
+
+Note [modReLU Jacobian]
+Complex modReLU (activations.py) is f(z) = z·s(m), m = √(|z|² + ε), s(m) = relu(m + b)/(m + ε). As a map of
+(x, y) = (Re z, Im z) its Jacobian is s·I + (s'(m)/m)·(x, y)ᵀ(x, y), symmetric, so
+  ġ = s·ḡ + (s'(m)/m)·z·Re(z̄ ḡ),   s'(m) = (1[m + b > 0]·(m + ε) − relu(m + b))/(m + ε)²,
+and ∂f/∂b = z·1[m + b > 0]/(m + ε) gives ∂ℓ/∂b = Σ Re(z̄ ḡ)·1[m + b > 0]/(m + ε). Real modReLU
+f(z) = sign(z)·relu(|z| + b) has f' = sign(z)²·1[|z| + b > 0] (autograd's sign' = 0 at 0) and
+∂f/∂b = sign(z)·1[|z| + b > 0]. tanh has f' = 1 − h².
+"""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import torch
+from torch import Tensor
+from torch.autograd.function import once_differentiable
+
+__all__ = ["LinearMap", "DenseMap", "fused_recurrence", "previous_state_products", "ACTIVATIONS"]
+
+ACTIVATIONS = ("modrelu", "tanh")
+
+# fn(x, add, out, t) -> add + L x for rows of x at step t (add None: L x; out a buffer or None).
+MapFn = Callable[[Tensor, "Tensor | None", "Tensor | None", int], Tensor]
+
+
+class LinearMap:
+    r"""A linear map L on row states (B, N), given by tensors, for :func:`fused_recurrence`.
+
+    A subclass implements :meth:`forward_fn` (L) and :meth:`adjoint_fn` (L^H) for the same tensors. The
+    functions they return are called once per step t; they may write intermediates into per-step slices of
+    ``forward_saved`` / ``adjoint_saved`` buffers of shape (T, B, N) and the state's dtype, which
+    :meth:`tensor_grads` then reads. The default :meth:`tensor_grads` is autograd's vector-Jacobian product of
+    one batched call of :meth:`forward_fn` over all T·B rows (Note [Fused BPTT]); maps override it where a few
+    GEMMs on the saved intermediates do better.
+    """
+
+    forward_saved = 0
+    adjoint_saved = 0
+
+    def forward_fn(self, tensors: Sequence[Tensor], saved: Sequence[Tensor]) -> MapFn:
+        r"""A function (x, add, out, t) -> add + L x on rows of x (add None: L x)."""
+        raise NotImplementedError
+
+    def adjoint_fn(self, tensors: Sequence[Tensor], forward_saved: Sequence[Tensor],
+                   adjoint_saved: Sequence[Tensor]) -> MapFn:
+        r"""A function (g, add, out, t) -> add + L^H g on rows of g; it may read what the forward saved."""
+        raise NotImplementedError
+
+    def tensor_grads(self, tensors: Sequence[Tensor], wanted: Sequence[bool], h0: Tensor, h: Tensor,
+                     g_z: Tensor, forward_saved: Sequence[Tensor], adjoint_saved: Sequence[Tensor]) -> list:
+        r"""Gradients of the tensors (None where not ``wanted``) from Σ_t ⟨ġ_t, L h_{t−1}⟩.
+
+        Args:
+            tensors: as given to :func:`fused_recurrence`.
+            wanted: which gradients to compute.
+            h0: (B, N) state before step 0; h: (T, B, N) states; g_z: (T, B, N) cotangents ġ_t.
+            forward_saved, adjoint_saved: the buffers the step functions filled.
+        """
+        with torch.enable_grad():
+            leaves = [t.detach().requires_grad_(w) for t, w in zip(tensors, wanted)]
+            prev = torch.cat([h0.unsqueeze(0), h[:-1]]).flatten(0, 1)
+            out = self.forward_fn(leaves, ())(prev, None, None, -1)
+            grads = iter(torch.autograd.grad(out, [t for t, w in zip(leaves, wanted) if w], g_z.flatten(0, 1)))
+        return [next(grads) if w else None for w in wanted]
+
+
+def previous_state_products(h0: Tensor, h: Tensor, g: Tensor) -> Tensor:
+    r"""Σ_t h_{t−1}^H g_t over steps and rows: (N, M) for h (T, B, N) and g (T, B, M), two GEMMs, no copy of h.
+
+    Example:
+        >>> h0, h, g = torch.ones(1, 2), torch.ones(3, 1, 2), torch.ones(3, 1, 2)
+        >>> previous_state_products(h0, h, g)
+        tensor([[3., 3.],
+                [3., 3.]])
+    """
+    total = torch.mm(h0.mH, g[0])
+    if h.shape[0] > 1:
+        total = torch.addmm(total, h[:-1].flatten(0, 1).mH, g[1:].flatten(0, 1))
+    return total
+
+
+class DenseMap(LinearMap):
+    r"""L h = h @ wt for rows h: the one tensor is Wᵀ (N, N) (rows convention, h_t = h_{t−1} Wᵀ).
+
+    A step is one ``addmm`` each way; the gradient of Wᵀ is Σ_t h_{t−1}^H ġ_t (:func:`previous_state_products`).
+
+    Example:
+        >>> wt = torch.randn(3, 3, dtype=torch.float64)
+        >>> f = DenseMap().forward_fn([wt], ())
+        >>> torch.allclose(f(torch.ones(1, 3, dtype=torch.float64), None, None, 0), wt.sum(0, keepdim=True))
+        True
+    """
+
+    def forward_fn(self, tensors, saved):
+        (wt,) = tensors
+        return lambda x, add, out, t: torch.mm(x, wt, out=out) if add is None else torch.addmm(add, x, wt, out=out)
+
+    def adjoint_fn(self, tensors, forward_saved, adjoint_saved):
+        (wt,) = tensors
+        wa = wt.mH.resolve_conj()  # L^H on rows is g @ conj(Wᵀ)ᵀ; materialised once per backward
+        return lambda g, add, out, t: torch.mm(g, wa, out=out) if add is None else torch.addmm(add, g, wa, out=out)
+
+    def tensor_grads(self, tensors, wanted, h0, h, g_z, forward_saved, adjoint_saved):
+        return [previous_state_products(h0, h, g_z) if wanted[0] else None]
+
+
+class _Activation:
+    r"""σ with its hand-written derivative (Note [modReLU Jacobian]); one instance per forward or backward.
+
+    The forward of a step also writes the factors its backward needs into per-step slices of ``saved`` buffers
+    (computed once, in cache, instead of re-reading z over all steps); the backward of a step returns ġ_t
+    and adds the step's share of ∂ℓ/∂b into ``bias_grad_rows`` (B, N).
+    """
+
+    saved_count = 0
+
+    def __init__(self, bias: Tensor | None, eps: float) -> None:
+        self.bias, self.eps = bias, eps
+        self.bias_grad_rows: Tensor | None = None
+
+    def forward(self, z: Tensor, saved: tuple[Tensor, ...], out: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def backward_step(self, g: Tensor, z: Tensor, h: Tensor, saved: tuple[Tensor, ...], out: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def _accumulate_bias(self, value: Tensor, factor: Tensor) -> None:
+        if self.bias_grad_rows is None:
+            self.bias_grad_rows = value * factor
+        else:
+            self.bias_grad_rows.addcmul_(value, factor)
+
+
+class _ComplexModReLU(_Activation):
+    # Saved per step: s = relu(m + b)/(m + ε), k = 1[m + b > 0]/(m + ε) (= ∂s/∂b) and c = s'(m)/m =
+    # (ε − b)·k/((m + ε)·m) (where m + b > 0, relu(m + b) = m + b, so s' = (ε − b)/(m + ε)²). |z|² is taken
+    # as z·z̄: torch's complex abs is a hypot several times slower here.
+    saved_count = 3
+
+    def forward(self, z, saved, out):
+        m = torch.mul(z, z.conj()).real.add(self.eps).sqrt_()
+        inv = torch.add(m, self.eps).reciprocal_()
+        shifted = m + self.bias
+        if not saved:  # no backward will follow
+            return torch.mul(z, shifted.clamp_min_(0).mul_(inv), out=out)
+        s, k, c = saved
+        torch.mul(shifted > 0, inv, out=k)
+        torch.mul(k, shifted, out=s)
+        torch.mul(k, self.eps - self.bias, out=c).mul_(inv).div_(m)
+        return torch.mul(z, s, out=out)
+
+    def backward_step(self, g, z, h, saved, out):
+        s, k, c = saved
+        r = torch.mul(z.conj(), g).real  # Re(z̄ ḡ)
+        self._accumulate_bias(r, k)
+        return torch.addcmul(s * g, z, c * r, out=out)
+
+
+class _RealModReLU(_Activation):
+    # Saved per step: e = sign(z)·1[|z| + b > 0] = ∂f/∂b; f' = e² (sign'(0) = 0, as autograd has it).
+    saved_count = 1
+
+    def forward(self, z, saved, out):
+        shifted = z.abs() + self.bias
+        sign = torch.sign(z)
+        if saved:
+            torch.mul(sign, shifted > 0, out=saved[0])
+        return torch.mul(sign, shifted.clamp_min_(0), out=out)
+
+    def backward_step(self, g, z, h, saved, out):
+        (e,) = saved
+        self._accumulate_bias(g, e)
+        return torch.mul(e * e, g, out=out)
+
+
+class _Tanh(_Activation):
+    def forward(self, z, saved, out):
+        return torch.tanh(z, out=out)
+
+    def backward_step(self, g, z, h, saved, out):
+        return torch.addcmul(g, g * h, h, value=-1, out=out)  # (1 − h²) ḡ
+
+
+def _activation(kind: str, z_is_complex: bool, bias: Tensor | None, eps: float) -> _Activation:
+    if kind == "tanh":
+        return _Tanh(None, eps)
+    return (_ComplexModReLU if z_is_complex else _RealModReLU)(bias, eps)
+
+
+def _buffers(count: int, like: Tensor, dtype=None) -> list[Tensor]:
+    return [torch.empty(like.shape, dtype=dtype or like.dtype, device=like.device) for _ in range(count)]
+
+
+class _FusedRecurrence(torch.autograd.Function):
+    # Note [Fused BPTT]. `spec` = (linear map, activation kind, eps) carries no tensors.
+
+    @staticmethod
+    def forward(ctx, spec, u: Tensor, h0: Tensor, bias: Tensor | None, *tensors: Tensor) -> Tensor:
+        lmap, kind, eps = spec
+        act = _activation(kind, u.is_complex(), bias, eps)
+        z, h = torch.empty_like(u), torch.empty_like(u)
+        training = any(ctx.needs_input_grad)  # without a backward, no step saves anything
+        map_saved = _buffers(lmap.forward_saved if any(ctx.needs_input_grad[4:]) else 0, u)
+        act_saved = _buffers(act.saved_count if training else 0, u, u.real.dtype if u.is_complex() else u.dtype)
+        step = lmap.forward_fn(tensors, map_saved)
+        act_steps = list(zip(*[b.unbind(0) for b in act_saved])) or [()] * u.shape[0]
+        prev = h0
+        for t, (u_t, z_t, h_t) in enumerate(zip(u.unbind(0), z.unbind(0), h.unbind(0))):
+            act.forward(step(prev, u_t, z_t, t), act_steps[t], h_t)
+            prev = h_t
+        ctx.spec, ctx.counts = spec, (len(map_saved), len(act_saved))
+        ctx.save_for_backward(h0, bias, z, h, *map_saved, *act_saved, *tensors)
+        return h
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_h: Tensor):
+        lmap, kind, eps = ctx.spec
+        h0, bias, z, h, *rest = ctx.saved_tensors
+        n_map, n_act = ctx.counts
+        map_saved, act_saved, tensors = rest[:n_map], rest[n_map : n_map + n_act], rest[n_map + n_act :]
+        act = _activation(kind, z.is_complex(), bias, eps)
+        need_u, need_h0, need_bias, *need_tensors = ctx.needs_input_grad[1:]
+        adjoint_saved = _buffers(lmap.adjoint_saved if any(need_tensors) else 0, z)
+        adjoint = lmap.adjoint_fn(tensors, map_saved, adjoint_saved)
+        act_steps = list(zip(*[b.unbind(0) for b in act_saved])) or [()] * z.shape[0]
+        g_z = torch.empty_like(z)  # ġ_t of Note [Fused BPTT]
+        g_zs, grads_h, zs, hs = g_z.unbind(0), grad_h.unbind(0), z.unbind(0), h.unbind(0)
+        g_h = grads_h[-1]
+        for t in range(z.shape[0] - 1, -1, -1):
+            if t < z.shape[0] - 1:
+                g_h = adjoint(g_zs[t + 1], grads_h[t], None, t + 1)
+            act.backward_step(g_h, zs[t], hs[t], act_steps[t], g_zs[t])
+        grad_h0 = adjoint(g_zs[0], None, None, 0) if need_h0 or (any(need_tensors) and lmap.adjoint_saved) else None
+        grad_bias = act.bias_grad_rows.sum(0) if need_bias and act.bias_grad_rows is not None else None
+        grad_tensors = [None] * len(tensors)
+        if any(need_tensors):
+            grad_tensors = lmap.tensor_grads(tensors, need_tensors, h0, h, g_z, map_saved, adjoint_saved)
+        return (None, g_z if need_u else None, grad_h0 if need_h0 else None, grad_bias, *grad_tensors)
+
+
+def fused_recurrence(
+    lmap: LinearMap,
+    tensors: Sequence[Tensor],
+    u: Tensor,
+    h0: Tensor,
+    activation: str = "modrelu",
+    bias: Tensor | None = None,
+    eps: float = 1e-5,
+) -> Tensor:
+    r"""All states of h_t = σ(L h_{t−1} + u_t) for t = 1..T, with the BPTT of Note [Fused BPTT].
+
+    Args:
+        lmap: the linear map L (e.g. :class:`DenseMap`).
+        tensors: the tensors L is built from (gradients flow to them).
+        u: (T, B, N) projected inputs (complex for a complex state).
+        h0: (B, N) state before the first step, same dtype as ``u``.
+        activation: ``"modrelu"`` (complex or real form, by the dtype of ``u``) or ``"tanh"``.
+        bias: modReLU's (N,) real bias (ignored by tanh).
+        eps: modReLU's ε (complex form).
+
+    Returns:
+        (T, B, N) states h_1..h_T; the last is the final state.
+
+    Example:
+        >>> wt, u = torch.eye(2, dtype=torch.float64), torch.ones(3, 1, 2, dtype=torch.float64)
+        >>> fused_recurrence(DenseMap(), [wt], u, torch.zeros(1, 2, dtype=torch.float64), "tanh")[-1, 0, 0].item() > 0.9
+        True
+    """
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
+    if u.dim() != 3 or h0.shape != u.shape[1:]:
+        raise ValueError(f"expected u (T, B, N) and h0 (B, N), got u {tuple(u.shape)} and h0 {tuple(h0.shape)}")
+    if h0.dtype != u.dtype:
+        raise TypeError(f"h0 must have the dtype of u ({u.dtype}), got {h0.dtype}")
+    if activation == "modrelu" and bias is None:
+        raise ValueError("activation='modrelu' needs its (N,) bias")
+    return _FusedRecurrence.apply((lmap, activation, eps), u, h0, bias if activation == "modrelu" else None,
+                                  *tensors)
