@@ -28,13 +28,14 @@ f(z) = sign(z)·relu(|z| + b) has f' = sign(z)²·1[|z| + b > 0] (autograd's sig
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-__all__ = ["LinearMap", "DenseMap", "fused_recurrence", "previous_state_products", "ACTIVATIONS"]
+__all__ = ["LinearMap", "StepRecord", "DenseMap", "fused_recurrence", "previous_state_products", "ACTIVATIONS"]
 
 ACTIVATIONS = ("modrelu", "tanh")
 
@@ -42,42 +43,67 @@ ACTIVATIONS = ("modrelu", "tanh")
 MapFn = Callable[[Tensor, "Tensor | None", "Tensor | None", int], Tensor]
 
 
+@dataclass
+class StepRecord:
+    r"""What the fused loop keeps for a map's adjoint steps and gradients.
+
+    Attributes:
+        h0: (B, N) state before step 0.
+        h: (T, B, N) states h_1..h_T (step t maps h_{t−1} = :meth:`previous` (t)).
+        forward: the (T, B, N) buffers the map's forward steps filled.
+        adjoint: the (T, B, N) buffers its adjoint steps fill.
+    """
+
+    h0: Tensor
+    h: Tensor
+    forward: Sequence[Tensor]
+    adjoint: Sequence[Tensor]
+
+    def __post_init__(self) -> None:
+        self._states = (self.h0, *self.h.unbind(0)[:-1])
+
+    def previous(self, t: int) -> Tensor:
+        r"""h_{t−1}, the state step t maps."""
+        return self._states[t]
+
+
 class LinearMap:
     r"""A linear map L on row states (B, N), given by tensors, for :func:`fused_recurrence`.
 
     A subclass implements :meth:`forward_fn` (L) and :meth:`adjoint_fn` (L^H) for the same tensors. The
     functions they return are called once per step t; they may write intermediates into per-step slices of
-    ``forward_saved`` / ``adjoint_saved`` buffers of shape (T, B, N) and the state's dtype, which
-    :meth:`tensor_grads` then reads. The default :meth:`tensor_grads` is autograd's vector-Jacobian product of
-    one batched call of :meth:`forward_fn` over all T·B rows (Note [Fused BPTT]); maps override it where a few
-    GEMMs on the saved intermediates do better.
+    ``forward_saved`` / ``adjoint_saved`` buffers of shape (T, B, N) and the state's dtype (a
+    :class:`StepRecord` hands them on). The default :meth:`tensor_grads` is autograd's vector-Jacobian product
+    of one batched call of :meth:`forward_fn` over all T·B rows (Note [Fused BPTT]); maps override it where a
+    few GEMMs on the saved intermediates do better. A map whose adjoint steps gather gradient terms sets
+    ``adjoint_every_step`` so the loop also runs the adjoint of step 0.
     """
 
     forward_saved = 0
     adjoint_saved = 0
+    adjoint_every_step = False
 
     def forward_fn(self, tensors: Sequence[Tensor], saved: Sequence[Tensor]) -> MapFn:
         r"""A function (x, add, out, t) -> add + L x on rows of x (add None: L x)."""
         raise NotImplementedError
 
-    def adjoint_fn(self, tensors: Sequence[Tensor], forward_saved: Sequence[Tensor],
-                   adjoint_saved: Sequence[Tensor]) -> MapFn:
-        r"""A function (g, add, out, t) -> add + L^H g on rows of g; it may read what the forward saved."""
+    def adjoint_fn(self, tensors: Sequence[Tensor], record: StepRecord | None) -> MapFn:
+        r"""A function (g, add, out, t) -> add + L^H g on rows of g (``record`` None: no gradient of the tensors)."""
         raise NotImplementedError
 
-    def tensor_grads(self, tensors: Sequence[Tensor], wanted: Sequence[bool], h0: Tensor, h: Tensor,
-                     g_z: Tensor, forward_saved: Sequence[Tensor], adjoint_saved: Sequence[Tensor]) -> list:
+    def tensor_grads(self, tensors: Sequence[Tensor], wanted: Sequence[bool], record: StepRecord,
+                     g_z: Tensor) -> list:
         r"""Gradients of the tensors (None where not ``wanted``) from Σ_t ⟨ġ_t, L h_{t−1}⟩.
 
         Args:
             tensors: as given to :func:`fused_recurrence`.
             wanted: which gradients to compute.
-            h0: (B, N) state before step 0; h: (T, B, N) states; g_z: (T, B, N) cotangents ġ_t.
-            forward_saved, adjoint_saved: the buffers the step functions filled.
+            record: the states and buffers of the loop.
+            g_z: (T, B, N) cotangents ġ_t.
         """
         with torch.enable_grad():
             leaves = [t.detach().requires_grad_(w) for t, w in zip(tensors, wanted)]
-            prev = torch.cat([h0.unsqueeze(0), h[:-1]]).flatten(0, 1)
+            prev = torch.cat([record.h0.unsqueeze(0), record.h[:-1]]).flatten(0, 1)
             out = self.forward_fn(leaves, ())(prev, None, None, -1)
             grads = iter(torch.autograd.grad(out, [t for t, w in zip(leaves, wanted) if w], g_z.flatten(0, 1)))
         return [next(grads) if w else None for w in wanted]
@@ -114,13 +140,13 @@ class DenseMap(LinearMap):
         (wt,) = tensors
         return lambda x, add, out, t: torch.mm(x, wt, out=out) if add is None else torch.addmm(add, x, wt, out=out)
 
-    def adjoint_fn(self, tensors, forward_saved, adjoint_saved):
+    def adjoint_fn(self, tensors, record):
         (wt,) = tensors
         wa = wt.mH.resolve_conj()  # L^H on rows is g @ conj(Wᵀ)ᵀ; materialised once per backward
         return lambda g, add, out, t: torch.mm(g, wa, out=out) if add is None else torch.addmm(add, g, wa, out=out)
 
-    def tensor_grads(self, tensors, wanted, h0, h, g_z, forward_saved, adjoint_saved):
-        return [previous_state_products(h0, h, g_z) if wanted[0] else None]
+    def tensor_grads(self, tensors, wanted, record, g_z):
+        return [previous_state_products(record.h0, record.h, g_z) if wanted[0] else None]
 
 
 class _Activation:
@@ -156,6 +182,10 @@ class _ComplexModReLU(_Activation):
     # as z·z̄: torch's complex abs is a hypot several times slower here.
     saved_count = 3
 
+    def __init__(self, bias: Tensor | None, eps: float) -> None:
+        super().__init__(bias, eps)
+        self.eps_minus_bias = eps - bias
+
     def forward(self, z, saved, out):
         m = torch.mul(z, z.conj()).real.add(self.eps).sqrt_()
         inv = torch.add(m, self.eps).reciprocal_()
@@ -165,7 +195,7 @@ class _ComplexModReLU(_Activation):
         s, k, c = saved
         torch.mul(shifted > 0, inv, out=k)
         torch.mul(k, shifted, out=s)
-        torch.mul(k, self.eps - self.bias, out=c).mul_(inv).div_(m)
+        torch.mul(k, self.eps_minus_bias, out=c).mul_(inv).div_(m)
         return torch.mul(z, s, out=out)
 
     def backward_step(self, g, z, h, saved, out):
@@ -211,11 +241,13 @@ def _buffers(count: int, like: Tensor, dtype=None) -> list[Tensor]:
 
 
 class _FusedRecurrence(torch.autograd.Function):
-    # Note [Fused BPTT]. `spec` = (linear map, activation kind, eps) carries no tensors.
+    # Note [Fused BPTT]. `spec` = (linear map, activation kind, eps, emit) carries no tensors. With `emit`, the
+    # outputs are the cell contract's real outputs ([Re h; Im h] per step for a complex state, written per
+    # step while h_t is in cache) and the final state; without, all states.
 
     @staticmethod
-    def forward(ctx, spec, u: Tensor, h0: Tensor, bias: Tensor | None, *tensors: Tensor) -> Tensor:
-        lmap, kind, eps = spec
+    def forward(ctx, spec, u: Tensor, h0: Tensor, bias: Tensor | None, *tensors: Tensor):
+        lmap, kind, eps, emit = spec
         act = _activation(kind, u.is_complex(), bias, eps)
         z, h = torch.empty_like(u), torch.empty_like(u)
         training = any(ctx.needs_input_grad)  # without a backward, no step saves anything
@@ -223,39 +255,74 @@ class _FusedRecurrence(torch.autograd.Function):
         act_saved = _buffers(act.saved_count if training else 0, u, u.real.dtype if u.is_complex() else u.dtype)
         step = lmap.forward_fn(tensors, map_saved)
         act_steps = list(zip(*[b.unbind(0) for b in act_saved])) or [()] * u.shape[0]
+        split = emit and u.is_complex()
+        if split:
+            T, B, N = u.shape
+            out = torch.empty(T, B, 2 * N, dtype=u.real.dtype, device=u.device)
+            out_steps = out.view(T, B, 2, N).unbind(0)
         prev = h0
         for t, (u_t, z_t, h_t) in enumerate(zip(u.unbind(0), z.unbind(0), h.unbind(0))):
             act.forward(step(prev, u_t, z_t, t), act_steps[t], h_t)
+            if split:
+                out_steps[t].copy_(torch.view_as_real(h_t).transpose(-1, -2))
             prev = h_t
         ctx.spec, ctx.counts = spec, (len(map_saved), len(act_saved))
+        ctx.set_materialize_grads(False)
         ctx.save_for_backward(h0, bias, z, h, *map_saved, *act_saved, *tensors)
-        return h
+        if not emit:
+            return h
+        return (out if split else h), h[-1].clone()
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, grad_h: Tensor):
-        lmap, kind, eps = ctx.spec
+    def backward(ctx, *grads):
+        lmap, kind, eps, emit = ctx.spec
         h0, bias, z, h, *rest = ctx.saved_tensors
         n_map, n_act = ctx.counts
         map_saved, act_saved, tensors = rest[:n_map], rest[n_map : n_map + n_act], rest[n_map + n_act :]
         act = _activation(kind, z.is_complex(), bias, eps)
         need_u, need_h0, need_bias, *need_tensors = ctx.needs_input_grad[1:]
-        adjoint_saved = _buffers(lmap.adjoint_saved if any(need_tensors) else 0, z)
-        adjoint = lmap.adjoint_fn(tensors, map_saved, adjoint_saved)
+        record = None
+        if any(need_tensors):
+            record = StepRecord(h0, h, map_saved, _buffers(lmap.adjoint_saved, z))
+        adjoint = lmap.adjoint_fn(tensors, record)
         act_steps = list(zip(*[b.unbind(0) for b in act_saved])) or [()] * z.shape[0]
+        grads_h = _state_grads(grads, z, emit)
         g_z = torch.empty_like(z)  # ġ_t of Note [Fused BPTT]
-        g_zs, grads_h, zs, hs = g_z.unbind(0), grad_h.unbind(0), z.unbind(0), h.unbind(0)
-        g_h = grads_h[-1]
+        g_zs, zs, hs = g_z.unbind(0), z.unbind(0), h.unbind(0)
+        g_h = grads_h(z.shape[0] - 1)
         for t in range(z.shape[0] - 1, -1, -1):
             if t < z.shape[0] - 1:
-                g_h = adjoint(g_zs[t + 1], grads_h[t], None, t + 1)
+                g_h = adjoint(g_zs[t + 1], grads_h(t), None, t + 1)
             act.backward_step(g_h, zs[t], hs[t], act_steps[t], g_zs[t])
-        grad_h0 = adjoint(g_zs[0], None, None, 0) if need_h0 or (any(need_tensors) and lmap.adjoint_saved) else None
+        run_first = need_h0 or (record is not None and lmap.adjoint_every_step)
+        grad_h0 = adjoint(g_zs[0], None, None, 0) if run_first else None
         grad_bias = act.bias_grad_rows.sum(0) if need_bias and act.bias_grad_rows is not None else None
         grad_tensors = [None] * len(tensors)
-        if any(need_tensors):
-            grad_tensors = lmap.tensor_grads(tensors, need_tensors, h0, h, g_z, map_saved, adjoint_saved)
+        if record is not None:
+            grad_tensors = lmap.tensor_grads(tensors, need_tensors, record, g_z)
         return (None, g_z if need_u else None, grad_h0 if need_h0 else None, grad_bias, *grad_tensors)
+
+
+def _state_grads(grads: tuple, z: Tensor, emit: bool) -> Callable[[int], Tensor]:
+    r"""t ↦ ∂ℓ/∂h_t from the outputs' gradients (None where an output was unused): all states, or the emitted
+    outputs (split back into complex per step) plus the final state's gradient at the last step."""
+    T, B, N = z.shape
+    zero = z.new_zeros(B, N)
+    if not emit:
+        (grad_h,) = grads
+        return (lambda t: zero) if grad_h is None else grad_h.unbind(0).__getitem__
+    grad_out, grad_last = grads
+    if grad_out is None:
+        step = lambda t: zero  # noqa: E731
+    elif z.is_complex():
+        halves = grad_out.view(T, B, 2, N).unbind(0)
+        step = lambda t: torch.complex(halves[t][:, 0], halves[t][:, 1])  # noqa: E731  (built when needed, in cache)
+    else:
+        step = grad_out.unbind(0).__getitem__
+    if grad_last is None:
+        return step
+    return lambda t: step(t) + grad_last if t == T - 1 else step(t)
 
 
 def fused_recurrence(
@@ -266,7 +333,8 @@ def fused_recurrence(
     activation: str = "modrelu",
     bias: Tensor | None = None,
     eps: float = 1e-5,
-) -> Tensor:
+    emit: bool = False,
+):
     r"""All states of h_t = σ(L h_{t−1} + u_t) for t = 1..T, with the BPTT of Note [Fused BPTT].
 
     Args:
@@ -278,8 +346,11 @@ def fused_recurrence(
         bias: modReLU's (N,) real bias (ignored by tanh).
         eps: modReLU's ε (complex form).
 
+        emit: return the cell contract's outputs instead of the states (below).
+
     Returns:
-        (T, B, N) states h_1..h_T; the last is the final state.
+        (T, B, N) states h_1..h_T; with ``emit``, the pair (outputs, h_T) where the outputs are the real
+        (T, B, 2N) [Re h_t; Im h_t] of a complex state (the states themselves for a real one).
 
     Example:
         >>> wt, u = torch.eye(2, dtype=torch.float64), torch.ones(3, 1, 2, dtype=torch.float64)
@@ -294,5 +365,5 @@ def fused_recurrence(
         raise TypeError(f"h0 must have the dtype of u ({u.dtype}), got {h0.dtype}")
     if activation == "modrelu" and bias is None:
         raise ValueError("activation='modrelu' needs its (N,) bias")
-    return _FusedRecurrence.apply((lmap, activation, eps), u, h0, bias if activation == "modrelu" else None,
+    return _FusedRecurrence.apply((lmap, activation, eps, emit), u, h0, bias if activation == "modrelu" else None,
                                   *tensors)

@@ -296,8 +296,7 @@ class RecurrentCell(nn.Module):
             if fused is not None:  # the same maths with a hand-written BPTT (urnn_zoo.recurrence)
                 lmap, tensors = fused
                 bias, eps = (self.act.bias, self.act.eps) if kind == "modrelu" else (None, 0.0)
-                hs = fused_recurrence(lmap, tensors, u, state.to(u.dtype), kind, bias, eps)
-                return self.emit(hs), hs[-1]
+                return fused_recurrence(lmap, tensors, u, state.to(u.dtype), kind, bias, eps, emit=True)
             hs = []
             for u_t in u.unbind(0):  # unbind, never x[t] (DESIGN §11)
                 state = self.recur(u_t, state, ctx)

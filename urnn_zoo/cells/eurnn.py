@@ -102,10 +102,11 @@ class LayersMap(LinearMap):
     Note [EURNN fused steps]
     A layer is x ↦ a ⊙ x + b ⊙ x[perm]: a gather (3x faster than index_select for complex here) and two
     multiply-adds. Its adjoint is g ↦ conj(a) ⊙ g + (conj(b) ⊙ g)[perm]: every perm is an involution (it swaps
-    the two coordinates of each unit), so it is its own transpose. The forward saves each layer's input x_l
-    and x_l[perm_l] per step; the adjoint step, while the cotangent ḡ_l at layer l's output is in cache, adds
-    x_l ⊙ conj(ḡ_l) and x_l[perm_l] ⊙ conj(ḡ_l) into (B, N) accumulators, whose row sums are conj(∂a_l) and
-    conj(∂b_l). Summing over (T, B, N) tensors after the loop instead would read them from memory again.
+    the two coordinates of each unit), so it is its own transpose. The adjoint step of step t recomputes the
+    layer inputs x_l from h_{t−1} (three operators a layer, in cache; saving them in the forward wrote and read
+    back two (T, B, N) buffers a layer, which was slower) and, while the cotangent ḡ_l at layer l's output is in
+    cache, adds x_l ⊙ conj(ḡ_l) and x_l[perm_l] ⊙ conj(ḡ_l) into (B, N) accumulators whose row sums are
+    conj(∂a_l) and conj(∂b_l).
 
     Example:
         >>> a, b = torch.ones(1, 2), torch.zeros(1, 2)
@@ -113,9 +114,10 @@ class LayersMap(LinearMap):
         tensor([[3., 4.]])
     """
 
+    adjoint_every_step = True
+
     def __init__(self, perm: Tensor) -> None:
         self.perm = perm
-        self.forward_saved = 2 * perm.shape[0]  # x_l and x_l[perm_l] for every layer
         self._accumulators: tuple[Tensor, Tensor] | None = None
 
     def _index(self, rows: int, cache: dict[int, list[Tensor]]) -> list[Tensor]:
@@ -125,46 +127,46 @@ class LayersMap(LinearMap):
 
     def forward_fn(self, tensors, saved):
         a, b = (t.unbind(0) for t in tensors)
-        inputs = [buf.unbind(0) for buf in saved[0::2]]
-        swapped = [buf.unbind(0) for buf in saved[1::2]]
         last, cache = len(a) - 1, {}
 
         def apply(x, add, out, t):
             index = self._index(x.shape[0], cache)
             for l in range(last + 1):
-                if inputs:
-                    inputs[l][t].copy_(x)
-                sw = torch.gather(x, -1, index[l], out=swapped[l][t] if swapped else None)
+                sw = torch.gather(x, -1, index[l])
                 base = a[l] * x if l < last or add is None else torch.addcmul(add, a[l], x)
                 x = torch.addcmul(base, b[l], sw, out=out if l == last else None)
             return x
 
         return apply
 
-    def adjoint_fn(self, tensors, forward_saved, adjoint_saved):
-        a, b = (t.conj().resolve_conj().unbind(0) for t in tensors)
-        inputs = [buf.unbind(0) for buf in forward_saved[0::2]]
-        swapped = [buf.unbind(0) for buf in forward_saved[1::2]]
+    def adjoint_fn(self, tensors, record):
+        a, b = (t.unbind(0) for t in tensors)
+        ac, bc = (t.conj().resolve_conj().unbind(0) for t in tensors)
         last, cache = len(a) - 1, {}
-        if forward_saved:
-            shape = (len(a), *forward_saved[0].shape[1:])
-            self._accumulators = (forward_saved[0].new_zeros(shape), forward_saved[0].new_zeros(shape))
-        acc_a, acc_b = self._accumulators if forward_saved else (None, None)
+        if record is not None:
+            shape = (len(a), *record.h0.shape)
+            self._accumulators = (record.h0.new_zeros(shape), record.h0.new_zeros(shape))
 
         def apply(g, add, out, t):
             index = self._index(g.shape[0], cache)
+            if record is not None:  # the layer inputs of step t and their partners
+                inputs, partners = [record.previous(t)], []
+                for l in range(last + 1):
+                    partners.append(torch.gather(inputs[l], -1, index[l]))
+                    if l < last:
+                        inputs.append(torch.addcmul(a[l] * inputs[l], b[l], partners[l]))
             for l in range(last, -1, -1):
-                if inputs:
+                if record is not None:
                     gc = torch.conj_physical(g) if g.is_complex() else g
-                    acc_a[l].addcmul_(inputs[l][t], gc)
-                    acc_b[l].addcmul_(swapped[l][t], gc)
-                sw = torch.gather(b[l] * g, -1, index[l])
-                g = torch.addcmul(sw if l > 0 or add is None else sw.add_(add), a[l], g, out=out if l == 0 else None)
+                    self._accumulators[0][l].addcmul_(inputs[l], gc)
+                    self._accumulators[1][l].addcmul_(partners[l], gc)
+                sw = torch.gather(bc[l] * g, -1, index[l])
+                g = torch.addcmul(sw if l > 0 or add is None else sw.add_(add), ac[l], g, out=out if l == 0 else None)
             return g
 
         return apply
 
-    def tensor_grads(self, tensors, wanted, h0, h, g_z, forward_saved, adjoint_saved):
+    def tensor_grads(self, tensors, wanted, record, g_z):
         acc_a, acc_b = self._accumulators  # filled by the adjoint steps, t = T−1 .. 0
         self._accumulators = None
         return [acc_a.sum(1).conj() if wanted[0] else None, acc_b.sum(1).conj() if wanted[1] else None]

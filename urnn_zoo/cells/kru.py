@@ -134,6 +134,7 @@ class KroneckerPairMap(LinearMap):
 
     forward_saved = 1
     adjoint_saved = 1
+    adjoint_every_step = True
 
     # Note [KRU fused gradients]
     # Y = A X Bᵀ per row. In torch's complex convention (∂ℓ/∂Re + i ∂ℓ/∂Im) a linear Y = A V has ∂A = G V^H,
@@ -169,12 +170,14 @@ class KroneckerPairMap(LinearMap):
         a, b = tensors
         return self._steps(a, b.mT, saved, left_first=False)
 
-    def adjoint_fn(self, tensors, forward_saved, adjoint_saved):
+    def adjoint_fn(self, tensors, record):
         a, b = tensors  # (A ⊗ B)^H = A^H ⊗ B^H: X ↦ A^H X conj(B)
-        return self._steps(a.mH.resolve_conj(), b.conj().resolve_conj(), adjoint_saved, left_first=True)
+        saved = record.adjoint if record is not None else ()
+        return self._steps(a.mH.resolve_conj(), b.conj().resolve_conj(), saved, left_first=True)
 
-    def tensor_grads(self, tensors, wanted, h0, h, g_z, forward_saved, adjoint_saved):
+    def tensor_grads(self, tensors, wanted, record, g_z):
         a, b = tensors
+        h0, h, forward_saved, adjoint_saved = record.h0, record.h, record.forward, record.adjoint
         p, q = a.shape[0], b.shape[0]
         grad_a = grad_b = None
         if wanted[0]:
