@@ -195,7 +195,7 @@ def test_real_variant_is_a_special_orthogonal_real_cell():
 def test_auto_strategy_follows_the_documented_rule():
     pick = lambda name, n, **o: build(name, n, 0, dtype=torch.float32, **o)._resolved_strategy()  # noqa: E731
     assert pick("eurnn", 8) == "dense" and pick("eurnn", 128, capacity=4) == "dense"
-    assert pick("eurnn", 512) == "layers" and pick("eurnn", 512, capacity=4) == "band"
+    assert pick("eurnn", 512) == "layers" and pick("eurnn", 512, capacity=4) == "layers"
     assert pick("eurnn", 1024, capacity=16) == "layers"
     assert pick("eurnn_fft", 256) == "dense" and pick("eurnn_fft", 512) == "layers"
 

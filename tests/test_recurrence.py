@@ -11,8 +11,11 @@ from hypothesis import strategies as st
 
 import urnn_zoo as uz
 from urnn_zoo import recurrence
+from urnn_zoo.activations import ModReLU, modrelu
+from urnn_zoo.cells.base import cell_options
 from urnn_zoo.cells.eurnn import LayersMap
 from urnn_zoo.cells.kru import KroneckerPairMap
+from urnn_zoo.cells.rcurnn import RestrictedMap
 from urnn_zoo.recurrence import DenseMap, fused_recurrence
 
 f64, c128 = torch.float64, torch.complex128
@@ -95,13 +98,14 @@ FUSED_CASES = [
                  id="eurnn_fft-dense-real"),
     pytest.param("fcurnn", {}, _fcurnn, id="fcurnn"),
     pytest.param("rcurnn", {"strategy": "dense"}, _any, id="rcurnn-dense"),
+    pytest.param("rcurnn", {"strategy": "fft"}, _any, id="rcurnn-fft"),
     pytest.param("exprnn", {}, _exprnn, id="exprnn"),
     pytest.param("scornn", {}, _any, id="scornn"),
     pytest.param("ornn", {"activation": "modrelu"}, _any, id="ornn-modrelu"),
     pytest.param("ornn", {"activation": "tanh"}, _any, id="ornn-tanh"),
 ]
 
-EXPECTED_MAP = {"dense": DenseMap, "factored": KroneckerPairMap, "layers": LayersMap}
+EXPECTED_MAP = {"dense": DenseMap, "factored": KroneckerPairMap, "layers": LayersMap, "fft": RestrictedMap}
 
 
 def _uniform_(t, bound, generator):
@@ -123,7 +127,7 @@ def _losses(cell, x, state, out_weight, state_weight, inputs):
 def test_fused_path_matches_reference_loop(name, options, sizes, data, steps, batch, seed, initial):
     n, extra = sizes(data)
     options = {**options, **extra}
-    learnable = "learn_initial_state" in uz.cells.base.cell_options(name)
+    learnable = "learn_initial_state" in cell_options(name)
     if initial == "learned" and learnable:
         options["learn_initial_state"] = True
     elif initial == "learned":
@@ -133,7 +137,7 @@ def test_fused_path_matches_reference_loop(name, options, sizes, data, steps, ba
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     cell = uz.make_cell(name, 3, n, dtype=f64, **options)
-    if isinstance(cell.act, uz.activations.ModReLU):
+    if isinstance(cell.act, ModReLU):
         _uniform_(cell.act.bias, 0.5, gen)  # both branches of relu(|z| + b) occur
     if getattr(cell, "h0", None) is not None:
         _uniform_(cell.h0, 0.5, gen)
@@ -169,7 +173,7 @@ def test_fused_path_matches_reference_loop(name, options, sizes, data, steps, ba
     assert len(grads) == len(ref_grads)
     for got, want in zip(grads, ref_grads):
         assert_close(got, want, 1e-10)
-    assert grads[-1] is not None if state is not None else True
+    assert grads[len(params)] is not None  # x reaches the states
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -197,9 +201,20 @@ def make_map(kind, dtype, n, generator):
     if kind == "kron":
         p = 2
         return KroneckerPairMap(), [rand(p, p) / math.sqrt(p), rand(n // p, n // p) / math.sqrt(n // p)]
-    layers = 3
-    perm = torch.stack([random_involution(n, generator) for _ in range(layers)])
-    return LayersMap(perm), [rand(layers, n) * 0.7, rand(layers, n) * 0.7]
+    if kind == "layers":
+        layers = 3
+        perm = torch.stack([random_involution(n, generator) for _ in range(layers)])
+        return LayersMap(perm), [rand(layers, n) * 0.7, rand(layers, n) * 0.7]
+    # restricted (complex only): any diagonals d; (vc, nw) from one v each, as RestrictedMap's adjoint uses
+    # that a reflection is Hermitian; perm a permutation (a long tensor, no gradient)
+    v = rand(2, n)
+    vc = v.conj().resolve_conj().unsqueeze(-1)  # a plain tensor: a conj view takes another BLAS path
+    nw = (-2.0 * v / (v.abs() ** 2).sum(-1, keepdim=True)).unsqueeze(-2)
+    return RestrictedMap(), [rand(3, n) * 0.8, vc, nw, torch.randperm(n, generator=generator)]
+
+
+def differentiable(t):
+    return t.is_floating_point() or t.is_complex()
 
 
 def dense_of(lmap, tensors, n):
@@ -214,7 +229,7 @@ def reference_recurrence(lmap, tensors, u, h0, kind, bias, eps=1e-5):
     h, hs, zs = h0, [], []
     for u_t in u.unbind(0):
         z = h @ m + u_t
-        h = uz.activations.modrelu(z, bias, eps) if kind == "modrelu" else torch.tanh(z)
+        h = modrelu(z, bias, eps) if kind == "modrelu" else torch.tanh(z)
         hs.append(h)
         zs.append(z)
     return torch.stack(hs), torch.stack(zs)
@@ -258,15 +273,16 @@ GRADCHECK_CASES = [
     pytest.param("kron", "tanh", f64, id="kron-tanh-real"),
     pytest.param("layers", "modrelu", c128, id="layers-modrelu-complex"),
     pytest.param("layers", "modrelu", f64, id="layers-modrelu-real"),
+    pytest.param("restricted", "modrelu", c128, id="restricted-modrelu-complex"),
 ]
 
 
 @pytest.mark.parametrize("map_kind, activation, dtype", GRADCHECK_CASES)
-@pytest.mark.parametrize("shape", [(1, 1, 4), (3, 2, 4), (4, 2, 6)], ids=lambda s: "T{}B{}N{}".format(*s))
+@pytest.mark.parametrize("shape", [(1, 1, 4), (3, 2, 6)], ids=lambda s: "T{}B{}N{}".format(*s))
 def test_gradcheck_fused_recurrence(map_kind, activation, dtype, shape):
     lmap, tensors, u, h0, bias = gradcheck_inputs(map_kind, activation, dtype, shape)
     leaves = [u, h0] + ([bias] if bias is not None else []) + list(tensors)
-    leaves = [t.clone().requires_grad_() for t in leaves]
+    leaves = [t.clone().requires_grad_(differentiable(t)) for t in leaves]
     k = len(tensors)
 
     def fn(*args):
@@ -283,12 +299,12 @@ def test_fused_recurrence_matches_plain_autograd_for_every_subset_of_wanted_grad
     inputs want one (the backward skips h0's adjoint step, the map's saved buffers, ... when not wanted)."""
     lmap, tensors, u, h0, bias = gradcheck_inputs(map_kind, activation, dtype, (4, 3, 6), start_seed=1000)
     named = {"u": u, "h0": h0, **({"bias": bias} if bias is not None else {}),
-             **{f"tensor{i}": t for i, t in enumerate(tensors)}}
+             **{f"tensor{i}": t for i, t in enumerate(tensors) if differentiable(t)}}
     weight = torch.randn(real_view(u).shape, dtype=f64, generator=torch.Generator().manual_seed(7))
 
     def grads(wanted, fused=True):
         leaves = {k: v.clone().requires_grad_(k in wanted) for k, v in named.items()}
-        ts = [leaves[f"tensor{i}"] for i in range(len(tensors))]
+        ts = [leaves.get(f"tensor{i}", t) for i, t in enumerate(tensors)]  # an index tensor stays as it is
         args = (lmap, ts, leaves["u"], leaves["h0"], activation, leaves.get("bias"))
         h = fused_recurrence(*args) if fused else reference_recurrence(*args)[0]
         out = torch.autograd.grad((real_view(h) * weight).sum(), [leaves[k] for k in wanted])
@@ -306,15 +322,28 @@ def test_fused_recurrence_matches_plain_autograd_for_every_subset_of_wanted_grad
                 assert_close(part[key], full[key], 1e-12)
 
 
-def test_layers_map_adjoint_is_the_conjugate_transpose():
-    r"""⟨L x, g⟩ = ⟨x, L^H g⟩ for random complex coefficients and random involutions, per the map's own steps."""
+@pytest.mark.parametrize("map_kind", ["dense", "kron", "layers", "restricted"])
+def test_adjoint_steps_are_the_conjugate_transpose(map_kind):
+    r"""⟨L x, g⟩ = ⟨x, L^H g⟩ with the map's own forward and adjoint steps (random complex tensors; for
+    LayersMap random involutions with fixed points)."""
     gen = torch.Generator().manual_seed(3)
-    lmap, tensors = make_map("layers", c128, 7, gen)
-    x, g = torch.randn(5, 7, dtype=c128, generator=gen), torch.randn(5, 7, dtype=c128, generator=gen)
+    lmap, tensors = make_map(map_kind, c128, 6, gen)
+    x, g = torch.randn(5, 6, dtype=c128, generator=gen), torch.randn(5, 6, dtype=c128, generator=gen)
     lx = lmap.forward_fn(tensors, ())(x, None, None, 0)
     lhg = lmap.adjoint_fn(tensors, None)(g, None, None, 0)
     torch.testing.assert_close(torch.vdot(lx.flatten(), g.flatten()), torch.vdot(x.flatten(), lhg.flatten()),
                                rtol=1e-12, atol=1e-12)
+
+
+def test_complex_tanh_is_refused():
+    # The fused backward of tanh is the real derivative (1 − h²)·ḡ; torch's convention for a complex state would
+    # need conj(1 − h²)·ḡ, and no cell runs a complex tanh, so the function refuses it up front.
+    gen = torch.Generator().manual_seed(0)
+    lmap, tensors = make_map("dense", c128, 3, gen)
+    u = torch.randn(3, 2, 3, dtype=c128, generator=gen)
+    h0 = torch.randn(2, 3, dtype=c128, generator=gen)
+    with pytest.raises(TypeError, match=r"activation='tanh' needs a real state .* got u of dtype torch.complex128"):
+        fused_recurrence(lmap, tensors, u, h0, "tanh")
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -330,7 +359,7 @@ def test_no_grad_forward_gives_the_same_states(map_kind, activation, dtype, seed
     u = torch.randn(steps, batch, 6, dtype=dtype, generator=gen)
     h0 = torch.randn(batch, 6, dtype=dtype, generator=gen)
     bias = torch.rand(6, dtype=f64, generator=gen) - 0.5
-    leaves = [t.clone().requires_grad_() for t in (u, h0, bias, *tensors)]
+    leaves = [t.clone().requires_grad_(differentiable(t)) for t in (u, h0, bias, *tensors)]
     with_grad = fused_recurrence(lmap, leaves[3:], leaves[0], leaves[1], activation, leaves[2])
     assert with_grad.requires_grad
     with torch.no_grad():
@@ -358,7 +387,8 @@ def _args(**changes):
     "changes, error, pattern",
     [
         ({"activation": "relu"}, ValueError, r"activation must be one of \('modrelu', 'tanh'\), got 'relu'"),
-        ({"u": torch.zeros(2, 4, dtype=f64)}, ValueError, r"expected u \(T, B, N\) and h0 \(B, N\), got u \(2, 4\)"),
+        ({"u": torch.zeros(2, 4, dtype=f64)}, ValueError,
+         r"expected u \(T, B, N\) and h0 \(B, N\), got u \(2, 4\)"),
         ({"u": torch.zeros(1, 3, 2, 4, dtype=f64)}, ValueError, r"got u \(1, 3, 2, 4\) and h0 \(2, 4\)"),
         ({"h0": torch.zeros(3, 4, dtype=f64)}, ValueError, r"expected u \(T, B, N\) and h0 \(B, N\), "
                                                            r"got u \(3, 2, 4\) and h0 \(3, 4\)"),
@@ -367,9 +397,13 @@ def _args(**changes):
         ({"h0": torch.zeros(2, 4, dtype=torch.float32)}, TypeError,
          r"h0 must have the dtype of u \(torch.float64\), got torch.float32"),
         ({"h0": torch.zeros(2, 4, dtype=c128)}, TypeError, r"dtype of u \(torch.float64\), got torch.complex128"),
-        ({"bias": None}, ValueError, r"activation='modrelu' needs its \(N,\) bias"),
+        ({"bias": None}, ValueError, r"activation='modrelu' needs its bias of shape \(4,\) and dtype torch.float64, got None"),
+        ({"bias": torch.zeros(3, dtype=f64)}, ValueError, r"needs its bias of shape \(4,\) .* got shape \(3,\) and dtype torch.float64"),
+        ({"bias": torch.zeros(4, dtype=torch.float32)}, ValueError, r"dtype torch.float64, got shape \(4,\) and dtype torch.float32"),
+        ({"u": torch.zeros(0, 2, 4, dtype=f64)}, ValueError, r"u must have at least one step, got u of shape \(0, 2, 4\)"),
     ],
-    ids=["activation", "u-2d", "u-4d", "h0-batch", "h0-width", "h0-1d", "h0-float32", "h0-complex", "no-bias"],
+    ids=["activation", "u-2d", "u-4d", "h0-batch", "h0-width", "h0-1d", "h0-float32", "h0-complex", "no-bias",
+         "bias-shape", "bias-dtype", "no-steps"],
 )
 def test_bad_inputs_are_refused_with_a_clear_message(changes, error, pattern):
     with pytest.raises(error, match=pattern):
@@ -413,7 +447,10 @@ def test_float32_kru_factored_agrees_with_reference(complex_factors, seed, steps
         return [out, final, *grads]
 
     fused, ref = run(cell, torch.float32, True), run(cell, torch.float32, False)
-    wide = run(cell.to(f64), f64, False)
+    wide_cell = uz.make_cell("kru", 3, 16, dtype=f64, factors=[4, 4], strategy="factored",
+                             complex_factors=complex_factors, learn_initial_state=True)
+    wide_cell.load_state_dict({k: v.to(c128 if v.is_complex() else f64) for k, v in cell.state_dict().items()})
+    wide = run(wide_cell, f64, False)
     for i, (a, b, w) in enumerate(zip(fused, ref, wide)):
         tol = 1e-5 if i < 2 else 1e-4
         assert_close(a, b, tol)

@@ -363,7 +363,13 @@ def fused_recurrence(
         raise ValueError(f"expected u (T, B, N) and h0 (B, N), got u {tuple(u.shape)} and h0 {tuple(h0.shape)}")
     if h0.dtype != u.dtype:
         raise TypeError(f"h0 must have the dtype of u ({u.dtype}), got {h0.dtype}")
-    if activation == "modrelu" and bias is None:
-        raise ValueError("activation='modrelu' needs its (N,) bias")
+    if u.shape[0] == 0:
+        raise ValueError(f"u must have at least one step, got u of shape {tuple(u.shape)}")
+    if activation == "tanh" and u.is_complex():
+        raise TypeError(f"activation='tanh' needs a real state (its fused backward is the real derivative), got u of dtype {u.dtype}")
+    real = u.real.dtype if u.is_complex() else u.dtype
+    if activation == "modrelu" and (bias is None or bias.shape != u.shape[2:] or bias.dtype != real):
+        got = "None" if bias is None else f"shape {tuple(bias.shape)} and dtype {bias.dtype}"
+        raise ValueError(f"activation='modrelu' needs its bias of shape ({u.shape[2]},) and dtype {real}, got {got}")
     return _FusedRecurrence.apply((lmap, activation, eps, emit), u, h0, bias if activation == "modrelu" else None,
                                   *tensors)

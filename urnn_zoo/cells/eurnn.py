@@ -29,7 +29,6 @@ STRATEGIES = ("auto", "layers", "band", "dense")
 # (2L + 1)·N work outgrows it). "auto" applies that rule. The GEMM is relatively cheaper on a GPU (unmeasured).
 AUTO_DENSE_MIN_N = 64
 AUTO_DENSE_N_PER_LAYER = 32
-AUTO_BAND_LAYERS = (4, 8)
 
 # Note [EURNN layers as coefficient vectors]
 # A layer of disjoint 2x2 units maps h to y = a ⊙ h + b ⊙ h[perm], where perm swaps the two coordinates of
@@ -217,10 +216,7 @@ class _EUNNCell(RecurrentCell):
         if self.strategy != "auto":
             return self.strategy
         n, layers = self.hidden_size, self.perm.shape[0]
-        if n <= max(AUTO_DENSE_MIN_N, AUTO_DENSE_N_PER_LAYER * layers):
-            return "dense"
-        lo, hi = AUTO_BAND_LAYERS
-        return "band" if "band" in self.strategies and lo <= layers <= hi else "layers"
+        return "dense" if n <= max(AUTO_DENSE_MIN_N, AUTO_DENSE_N_PER_LAYER * layers) else "layers"
 
     def prepare(self) -> tuple[str, Tensor | list[tuple[Tensor, Tensor, Tensor]]]:
         a, b = self._coefficients()
