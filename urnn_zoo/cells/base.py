@@ -162,6 +162,11 @@ class RecurrentCell(nn.Module):
     whose state is not one (B, N) tensor override :meth:`initial_state` and :meth:`state_output`; cells
     backed by a fused torch kernel override :meth:`run` and set ``step_via_run``.
 
+    Cells whose step is ``act(L h + u)`` also return L from :meth:`fused_map`; :meth:`run` then runs the whole
+    sequence through :func:`urnn_zoo.recurrence.fused_recurrence` (autograd off inside the loop, hand-written
+    BPTT: the same numbers, fewer operators per step). Setting the attribute ``fused = False`` on a cell selects
+    the per-step autograd loop over :meth:`recur` instead, the reference the fused path is tested against.
+
     Args:
         input_size: width of x_t (n_in).
         hidden_size: N.
