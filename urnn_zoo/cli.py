@@ -1,11 +1,13 @@
-r"""The ``urnn-zoo`` command: ``cells``, ``tasks``, ``train`` and ``show`` (DESIGN §6), plus ``compare``
-(:mod:`urnn_zoo.compare`) and ``report`` (:mod:`urnn_zoo.report`), which those packages define.
+r"""The ``urnn-zoo`` command: ``cells``, ``tasks``, ``train`` and ``show`` (DESIGN §6), ``limits``
+(:mod:`urnn_zoo.limits`), plus ``compare`` (:mod:`urnn_zoo.compare`) and ``report`` (:mod:`urnn_zoo.report`),
+which those packages define.
 
 Example::
 
     urnn-zoo cells --hidden 128 --input 10
     urnn-zoo train --cell kru --task copy --T 100 --hidden 128 --steps 2000 --seed 0
     urnn-zoo show runs/kru-copy-T100-N128-s0
+    urnn-zoo limits --hidden 512 1024 --out limits.csv
 """
 from __future__ import annotations
 
@@ -46,6 +48,11 @@ def _table(header: Sequence[str], rows: list[Sequence[Any]], fmt: str) -> str:
         buf = io.StringIO()
         csv.writer(buf, lineterminator="\n").writerows([header, *rows])
         return buf.getvalue().rstrip("\n")
+    if fmt == "markdown":
+        cells = [[str(c).replace("|", "\\|") for c in r] for r in [header, *rows]]
+        lines = ["| " + " | ".join(r) + " |" for r in cells]
+        lines.insert(1, "|" + "|".join("---" for _ in header) + "|")
+        return "\n".join(lines)
     text = [[str(c) for c in r] for r in [header, *rows]]
     # The last column may be long (an error message): pad the others only.
     widths = [max(len(r[i]) for r in text) for i in range(len(header) - 1)]
@@ -149,9 +156,44 @@ def _show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _limits(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import pandas
+    import torch
+
+    from urnn_zoo.limits import COLUMNS, limits_table
+
+    out = Path(args.out) if args.out else None
+    if out is not None and out.exists() and not args.force:
+        raise FileExistsError(f"{out} already exists; pass --force to overwrite it (or choose another --out)")
+    log = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
+    table = limits_table(args.cells, args.hidden, batch=args.batch_size, length=args.length, input_size=args.input,
+                         repeats=args.repeats, device=args.device, log=log)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(out, index=False)
+    def shown(value: Any) -> Any:  # 4 significant digits on screen, full precision in csv/json; missing: blank
+        if value is None or value is pandas.NA or (isinstance(value, float) and value != value):
+            return None if args.format == "json" else ""
+        return f"{value:.4g}" if isinstance(value, float) and args.format in ("text", "markdown") else value
+
+    rows = [tuple(shown(v) for v in row) for row in table.astype(object).itertuples(index=False)]
+    if args.format in ("text", "markdown"):
+        print(f"limits of forward+backward of one sequence batch: B={args.batch_size}, T={args.length}, input "
+              f"{args.input}, float32, loss out.pow(2).mean(), {args.device} ({torch.get_num_threads()} threads)\n"
+              "limit_s = flops / gemm_flops_per_s + ops_per_step * T * op_overhead_s; distance = measured_s / "
+              "limit_s (best of --repeats)\n")
+    print(_table(COLUMNS, rows, args.format))
+    if out is not None and args.format in ("text", "markdown"):
+        print(f"\nwrote {out}")
+    return 0
+
+
 # ----------------------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
-    r"""The argument parser of ``urnn-zoo`` (``cells``, ``tasks``, ``train``, ``show``, ``compare``, ``report``)."""
+    r"""The argument parser of ``urnn-zoo`` (``cells``, ``tasks``, ``train``, ``show``, ``limits``, ``compare``,
+    ``report``)."""
     parser = argparse.ArgumentParser(prog="urnn-zoo", description="Unitary and orthogonal RNNs: cells, tasks, "
                                      "training runs.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -221,6 +263,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("runs", nargs="+", metavar="RUN", help="run folder(s)")
     p.add_argument("--json", action="store_true", help="print summary.json as is")
     p.set_defaults(func=_show)
+
+    p = sub.add_parser("limits", help="each cell's estimated limit (GEMM FLOPs + per-operator overhead) and its "
+                       "distance to it", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                       description="For each cell and N: FLOPs and operators of one forward+backward (counted by a "
+                       "TorchDispatchMode), measured GEMM FLOP/s and per-operator overhead, the limit FLOPs / "
+                       "GEMM rate + operators x overhead, the measured time and distance = measured / limit.")
+    p.add_argument("--cells", nargs="+", default=None, metavar="CELL",
+                   help="cells to measure (default: every registered cell)")
+    p.add_argument("--hidden", type=int, nargs="+", default=[512, 1024], metavar="N", help="hidden sizes N")
+    p.add_argument("--batch-size", type=int, default=32, help="sequences per batch B")
+    p.add_argument("--length", type=int, default=100, help="steps per sequence T")
+    p.add_argument("--input", type=int, default=10, help="input size")
+    p.add_argument("--repeats", type=int, default=3, help="timed forward+backward calls per cell (the best counts)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--format", choices=("text", "markdown", "csv", "json"), default="text")
+    p.add_argument("--out", default=None, help="also write the table (full precision) as CSV to this file")
+    p.add_argument("--force", action="store_true", help="overwrite an existing --out file")
+    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    p.set_defaults(func=_limits)
 
     # `compare` and `report` live with their packages (imported lightly: no pandas/matplotlib until they run).
     from urnn_zoo.compare import add_compare_parser

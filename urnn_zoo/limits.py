@@ -1,0 +1,267 @@
+r"""How far each cell is from its estimated limit (issue 8): GEMM time plus per-operator overhead.
+
+For one workload (forward+backward of a whole sequence batch, loss ``out.pow(2).mean()``; by default the asv
+suite's B = 32, T = 100, 10 inputs, float32), the limit of a cell is
+
+    limit = FLOPs / (measured GEMM FLOP/s) + operators x (measured seconds per operator),
+
+both counts taken from one forward+backward by :func:`urnn_zoo.opcount.count_operators`, and its distance is
+measured seconds / limit.
+
+Example::
+
+    urnn-zoo limits --hidden 512 1024
+
+    >>> from urnn_zoo.limits import limits_table                              # doctest: +SKIP
+    >>> limits_table(["kru", "lstm"], (512,))[["cell", "N", "limit_s", "measured_s", "distance"]]  # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import torch
+
+from urnn_zoo.opcount import count_operators
+
+__all__ = ["COLUMNS", "KRU_FACTORS", "cell_limit", "gemm_throughput", "limit_rows", "limit_seconds", "limits_table",
+           "operator_overhead", "workload_options"]
+
+COLUMNS = ("cell", "N", "flops", "ops_per_step", "gemm_flops_per_s", "op_overhead_s", "limit_s", "measured_s",
+           "distance", "error")
+# The issue's KRU configurations: two Kronecker factors of 16x32 at N = 512 and 32x32 at N = 1024.
+KRU_FACTORS = {512: [16, 32], 1024: [32, 32]}
+
+
+# Note [The limit]
+# limit = FLOPs / G + operators x c, with
+#   G: FLOP/s of torch.mm on a real float32 (B·T, N) x (N, N) product at the row's N, best of several calls:
+#     the largest GEMM of the workload's shape (the input projection, the fused recurrence's parameter
+#     gradients over all T·B rows, and at the rate of the N x N x N products of expm and Cayley). It is the
+#     fastest rate a FLOP of this workload can have; a step's (B, N) x (N, N) product runs slower (measured
+#     on 2 idle CPU cores: 83 against 173 GFLOP/s at N = 512, 133 against 162 at N = 1024; far slower on a
+#     busy machine), and that loss is part of what the distance measures.
+#   c: seconds per call of torch.add on two 8-element tensors without autograd, the median over blocks of
+#     calls: the least an operator issued from Python costs (dispatch, allocation; about 1-2 µs on the CPU).
+#     An operator recorded by autograd costs about twice that, one issued by the autograd engine less.
+# So the limit is close to a lower bound: a cell at distance 1 spends its time on GEMMs at full rate and on
+# unavoidable dispatch. Not a strict one: a wider GEMM than (N, N) can beat G (the fused LSTM's input-side
+# (T·B, n_in) x (n_in, 4N) and 4N-wide recurrent products), so lstm can land near or just below 1. Not modelled: elementwise work and memory traffic (at B·N = 32K elements an
+# elementwise operator takes a few µs more than c), the non-GEMM work inside LU and FFT kernels, and the
+# intra-op thread start-up of small operators. Measured time: the best of k forward+backward calls after
+# warm-up (first GEMMs, allocator, oneDNN kernels), each from zeroed gradients. All numbers depend on the
+# machine and its load (torch keeps its default thread count): compare rows measured together.
+
+
+def limit_seconds(flops: float, operators: float, gemm_flops_per_s: float, op_overhead_s: float) -> float:
+    r"""The estimated limit ``flops / gemm_flops_per_s + operators * op_overhead_s`` (Note [The limit]).
+
+    Example:
+        >>> limit_seconds(2e9, 1000, 1e10, 2e-6)
+        0.202
+    """
+    return flops / gemm_flops_per_s + operators * op_overhead_s
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def gemm_throughput(n: int, rows: int = 3200, *, device: str = "cpu", repeats: int = 10,
+                    min_seconds: float = 0.5) -> float:
+    r"""Measured FLOP/s of a real float32 ``(rows, n) x (n, n)`` ``torch.mm``, from its fastest call.
+
+    Args:
+        n: the hidden size N. rows: B·T of the workload (default 32 x 100). device: where to run.
+        repeats: at least this many timed calls, after two warm-up calls; more (up to 1000) until they
+            add up to ``min_seconds``, so that a small product gets many chances on a busy machine.
+
+    Returns:
+        ``2·rows·n² / seconds`` of the fastest call.
+
+    Example:
+        >>> gemm_throughput(64, 64, repeats=3, min_seconds=0) > 0
+        True
+    """
+    dev = torch.device(device)
+    gen = torch.Generator().manual_seed(0)
+    a, w = (torch.randn(r, n, generator=gen).to(dev) for r in (rows, n))
+    best, spent, calls = math.inf, 0.0, 0
+    for _ in range(2):
+        torch.mm(a, w)
+    while calls < repeats or (spent < min_seconds and calls < 1000):
+        _sync(dev)
+        tick = time.perf_counter()
+        torch.mm(a, w)
+        _sync(dev)
+        seconds = time.perf_counter() - tick
+        best, spent, calls = min(best, seconds), spent + seconds, calls + 1
+    return 2 * rows * n * n / best
+
+
+def operator_overhead(*, device: str = "cpu", calls: int = 100, blocks: int = 101) -> float:
+    r"""Measured seconds per call of ``torch.add`` on two 8-element float32 tensors, without autograd.
+
+    Args:
+        device: where to run. calls: calls per timed block. blocks: timed blocks (after one warm-up block).
+
+    Returns:
+        The median over blocks of the block's time / ``calls``.
+
+    Example:
+        >>> 0 < operator_overhead(calls=10, blocks=5) < 1e-3
+        True
+    """
+    dev = torch.device(device)
+    a, b = torch.ones(8, device=dev), torch.ones(8, device=dev)
+    per_call = []
+    with torch.no_grad():
+        for i in range(blocks + 1):
+            _sync(dev)
+            tick = time.perf_counter()
+            for _ in range(calls):
+                torch.add(a, b)
+            _sync(dev)
+            if i:
+                per_call.append((time.perf_counter() - tick) / calls)
+    return statistics.median(per_call)
+
+
+def workload_options(cell: str, hidden: int) -> dict[str, Any]:
+    r"""Cell options of the limits workload: defaults, except KRU's factors at N = 512 and 1024 (:data:`KRU_FACTORS`).
+
+    Example:
+        >>> workload_options("kru", 1024), workload_options("lstm", 1024)
+        ({'factors': [32, 32]}, {})
+    """
+    if cell == "kru" and hidden in KRU_FACTORS:
+        return {"factors": list(KRU_FACTORS[hidden])}
+    return {}
+
+
+def cell_limit(cell: str, hidden: int, *, options: dict[str, Any] | None = None, batch: int = 32, length: int = 100,
+               input_size: int = 10, repeats: int = 3, device: str = "cpu", seed: int = 0,
+               gemm_flops_per_s: float | None = None, op_overhead_s: float | None = None) -> dict[str, Any]:
+    r"""One row of the limits table: counts, limit, measured time and distance of one cell (Note [The limit]).
+
+    Args:
+        cell: a registered name. hidden: N. options: cell options (default :func:`workload_options`).
+        batch, length, input_size: the workload (B, T, n_in), float32, loss ``out.pow(2).mean()``.
+        repeats: timed forward+backward calls (the best counts), after one warm-up and the counted call.
+        device: where to run. seed: seeds the cell's init and the input.
+        gemm_flops_per_s, op_overhead_s: measured rates to use (``None``: measure them here).
+
+    Returns:
+        A dict with the keys of :data:`COLUMNS` (``error`` empty).
+
+    Raises:
+        ValueError: unknown cell, or options the cell rejects (its own message).
+
+    Example:
+        >>> row = cell_limit("rnn", 8, batch=2, length=3, repeats=1, gemm_flops_per_s=1e9, op_overhead_s=1e-6)
+        >>> row["ops_per_step"] > 0 and row["distance"] > 0
+        True
+    """
+    from urnn_zoo.cells.base import make_cell
+
+    dev = torch.device(device)
+    options = workload_options(cell, hidden) if options is None else dict(options)
+    with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
+        torch.manual_seed(seed)
+        model = make_cell(cell, input_size, hidden, dtype=torch.float32, device=dev, **options)
+        gen = torch.Generator().manual_seed(seed)
+        x = torch.randn(length, batch, input_size, generator=gen).to(dev)
+
+    def once() -> None:
+        model.zero_grad(set_to_none=True)
+        out, _ = model(x)
+        out.pow(2).mean().backward()
+        _sync(dev)
+
+    once()  # warm-up: first GEMMs, allocator, oneDNN kernels, matrix exponentials
+    counted = count_operators(once)  # also the second warm-up
+    seconds = math.inf
+    for _ in range(repeats):
+        tick = time.perf_counter()
+        once()
+        seconds = min(seconds, time.perf_counter() - tick)
+    model.zero_grad(set_to_none=True)
+    gemm = gemm_throughput(hidden, batch * length, device=device) if gemm_flops_per_s is None else gemm_flops_per_s
+    overhead = operator_overhead(device=device) if op_overhead_s is None else op_overhead_s
+    limit = limit_seconds(counted.flops, counted.operators, gemm, overhead)
+    return dict(cell=cell, N=hidden, flops=counted.flops, ops_per_step=counted.operators / length,
+                gemm_flops_per_s=gemm, op_overhead_s=overhead, limit_s=limit, measured_s=seconds,
+                distance=seconds / limit, error="")
+
+
+def limit_rows(cells: Iterable[str] | None = None, hidden: Sequence[int] = (512, 1024), *, batch: int = 32,
+               length: int = 100, input_size: int = 10, repeats: int = 3, device: str = "cpu",
+               log: Callable[[str], object] | None = None) -> list[dict[str, Any]]:
+    r"""Rows of :func:`cell_limit` for every (cell, N), N by N; the rates are measured once (overhead) and
+    once per N (GEMM). A cell that rejects N or fails gets a row of NaNs and the error.
+
+    Args:
+        cells: registered names (default: all of ``urnn_zoo.cell_names()``). hidden: the sizes N.
+        batch, length, input_size, repeats, device: as in :func:`cell_limit`.
+        log: a ``print``-like callable for one progress line per row (optional).
+
+    Returns:
+        Dicts with the keys of :data:`COLUMNS`, sorted by N, then cell as given.
+
+    Raises:
+        ValueError: an unknown cell name (listing the registered ones), or a size or ``repeats`` below 1,
+            before measuring.
+    """
+    from urnn_zoo.cells.base import cell_class, cell_names
+
+    cells = list(cell_names() if cells is None else cells)
+    for name in cells:
+        cell_class(name)
+    sizes = dict(batch=batch, length=length, input_size=input_size, repeats=repeats)
+    bad = [f"hidden={n}" for n in hidden if int(n) < 1] + [f"{k}={v}" for k, v in sizes.items() if int(v) < 1]
+    if bad:
+        raise ValueError(f"sizes and repeats must be positive ints, got {', '.join(bad)}")
+    overhead = operator_overhead(device=device)
+    rows = []
+    for n in hidden:
+        gemm = gemm_throughput(n, batch * length, device=device)
+        for name in cells:
+            try:
+                row = cell_limit(name, n, batch=batch, length=length, input_size=input_size, repeats=repeats,
+                                 device=device, gemm_flops_per_s=gemm, op_overhead_s=overhead)
+            except Exception as exc:  # a size the family rejects, or a failing cell: a row that says so
+                row = dict.fromkeys(COLUMNS, math.nan) | dict(cell=name, N=n, gemm_flops_per_s=gemm,
+                                                              op_overhead_s=overhead,
+                                                              error=f"{type(exc).__name__}: {exc}")
+            rows.append(row)
+            if log:
+                shown = (f"limit {row['limit_s'] * 1e3:.3g} ms, measured {row['measured_s'] * 1e3:.3g} ms"
+                         if not row["error"] else row["error"])
+                log(f"limits {name} N={n}: {shown}")
+    return rows
+
+
+def limits_table(cells: Iterable[str] | None = None, hidden: Sequence[int] = (512, 1024), **kwargs: Any):
+    r""":func:`limit_rows` as a pandas DataFrame, one row per (cell, N), columns :data:`COLUMNS`.
+
+    Args:
+        cells, hidden: as in :func:`limit_rows`. **kwargs: its other arguments.
+
+    Returns:
+        ``pandas.DataFrame`` with cell, N, flops (forward+backward of one sequence batch), ops_per_step
+        (operators / T), gemm_flops_per_s, op_overhead_s, limit_s, measured_s, distance (measured / limit)
+        and error (empty where the row was measured; the numbers of a failed row are missing).
+
+    Example::
+
+        >>> limits_table(["rnn"], (8,), batch=2, length=3, repeats=1).loc[0, "distance"] > 0  # doctest: +SKIP
+        True
+    """
+    import pandas as pd
+
+    table = pd.DataFrame(limit_rows(cells, hidden, **kwargs), columns=list(COLUMNS))
+    return table.astype({"N": "Int64", "flops": "Int64"})  # counts stay ints beside the NaNs of a failed row
