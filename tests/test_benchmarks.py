@@ -117,3 +117,49 @@ def test_cached_data_is_deterministic():
     gen = torch.Generator().manual_seed(common.SEED)
     assert torch.equal(x, torch.randn(5, 3, 2, generator=gen))
     assert common.build_cell("rnn", 8, "cpu") is common.build_cell("rnn", 8, "cpu")
+
+
+def test_performance_module_starts_without_torch_and_shrinks_in_the_quick_grid():
+    # bench_performance: its setup_cache-read cases must start cheaply, and the quick grid keeps one small N.
+    code = ("import sys; import benchmarks.bench_performance as b; "
+            "assert 'torch' not in sys.modules, 'torch imported'; "
+            "assert b.KRU_SIZES == (64,) and b.EURNN_SIZES == (64,) and b.CELL_SIZE == 64, b.KRU_SIZES")
+    env = {**os.environ, "URNN_ZOO_BENCH_QUICK": "1"}
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True, timeout=60)
+
+
+def test_performance_kru_factors_multiply_to_n():
+    perf = bench_module("bench_performance")
+    sizes = {128: [8, 16], 512: [16, 32], 1024: [32, 32], 2048: [32, 64]}
+    assert set(perf.KRU_GOALS) == set(sizes)
+    for n, factors in (sizes | {64: [8, 8]}).items():
+        if n in perf.KRU_FACTORS:
+            assert perf.kru_factors(n, "issue") == factors
+        assert perf.kru_factors(n, "2x2") == [2] * (n.bit_length() - 1)
+    with pytest.raises(ValueError):
+        perf.kru_factors(96, "2x2")
+
+
+def test_performance_best_times_keeps_one_time_per_run():
+    perf = bench_module("bench_performance")
+    calls = []
+    times = perf.best_times([lambda: calls.append("a"), lambda: calls.append("b")], budget=0.0, rounds=(3, 5))
+    assert len(times) == 2 and all(t >= 0 for t in times)
+    assert calls == ["a", "b"] + ["a", "b", "b", "a", "a", "b"]  # sizing calls, then 3 rounds, alternating order
+
+
+def test_performance_counts_matrix_evaluations():
+    perf = bench_module("bench_performance")
+    for name in ("exprnn", "fcurnn", "scornn"):  # a geotorch, a torch and no parametrization
+        cell = uz.make_cell(name, 3, 8, dtype=torch.float64)
+        for t in (1, 6):
+            assert perf.matrix_evaluations(cell, torch.randn(t, 2, 3, dtype=torch.float64)) == 1, (name, t)
+        assert "prepare" not in vars(cell)  # the spies are removed
+
+    class PerStep(type(uz.make_cell("scornn", 3, 8))):  # no `name`: not registered
+        def recur(self, u, h, ctx):
+            return super().recur(u, h, self.prepare())
+
+    cell = PerStep(3, 8, dtype=torch.float64)
+    cell.fused = False
+    assert perf.matrix_evaluations(cell, torch.randn(5, 2, 3, dtype=torch.float64)) == 6  # once + once per step
