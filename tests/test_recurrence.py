@@ -15,7 +15,6 @@ from urnn_zoo.activations import ModReLU, modrelu
 from urnn_zoo.cells.base import cell_options
 from urnn_zoo.cells.eurnn import LayersMap
 from urnn_zoo.cells.kru import KroneckerPairMap
-from urnn_zoo.cells.rcurnn import RestrictedMap
 from urnn_zoo.recurrence import DenseMap, fused_recurrence
 
 f64, c128 = torch.float64, torch.complex128
@@ -98,14 +97,13 @@ FUSED_CASES = [
                  id="eurnn_fft-dense-real"),
     pytest.param("fcurnn", {}, _fcurnn, id="fcurnn"),
     pytest.param("rcurnn", {"strategy": "dense"}, _any, id="rcurnn-dense"),
-    pytest.param("rcurnn", {"strategy": "fft"}, _any, id="rcurnn-fft"),
     pytest.param("exprnn", {}, _exprnn, id="exprnn"),
     pytest.param("scornn", {}, _any, id="scornn"),
     pytest.param("ornn", {"activation": "modrelu"}, _any, id="ornn-modrelu"),
     pytest.param("ornn", {"activation": "tanh"}, _any, id="ornn-tanh"),
 ]
 
-EXPECTED_MAP = {"dense": DenseMap, "factored": KroneckerPairMap, "layers": LayersMap, "fft": RestrictedMap}
+EXPECTED_MAP = {"dense": DenseMap, "factored": KroneckerPairMap, "layers": LayersMap}
 
 
 def _uniform_(t, bound, generator):
@@ -205,12 +203,7 @@ def make_map(kind, dtype, n, generator):
         layers = 3
         perm = torch.stack([random_involution(n, generator) for _ in range(layers)])
         return LayersMap(perm), [rand(layers, n) * 0.7, rand(layers, n) * 0.7]
-    # restricted (complex only): any diagonals d; (vc, nw) from one v each, as RestrictedMap's adjoint uses
-    # that a reflection is Hermitian; perm a permutation (a long tensor, no gradient)
-    v = rand(2, n)
-    vc = v.conj().resolve_conj().unsqueeze(-1)  # a plain tensor: a conj view takes another BLAS path
-    nw = (-2.0 * v / (v.abs() ** 2).sum(-1, keepdim=True)).unsqueeze(-2)
-    return RestrictedMap(), [rand(3, n) * 0.8, vc, nw, torch.randperm(n, generator=generator)]
+    raise ValueError(f"unknown map kind {kind!r}")
 
 
 def differentiable(t):
@@ -273,7 +266,6 @@ GRADCHECK_CASES = [
     pytest.param("kron", "tanh", f64, id="kron-tanh-real"),
     pytest.param("layers", "modrelu", c128, id="layers-modrelu-complex"),
     pytest.param("layers", "modrelu", f64, id="layers-modrelu-real"),
-    pytest.param("restricted", "modrelu", c128, id="restricted-modrelu-complex"),
 ]
 
 
@@ -322,7 +314,7 @@ def test_fused_recurrence_matches_plain_autograd_for_every_subset_of_wanted_grad
                 assert_close(part[key], full[key], 1e-12)
 
 
-@pytest.mark.parametrize("map_kind", ["dense", "kron", "layers", "restricted"])
+@pytest.mark.parametrize("map_kind", ["dense", "kron", "layers"])
 def test_adjoint_steps_are_the_conjugate_transpose(map_kind):
     r"""⟨L x, g⟩ = ⟨x, L^H g⟩ with the map's own forward and adjoint steps (random complex tensors; for
     LayersMap random involutions with fixed points)."""
