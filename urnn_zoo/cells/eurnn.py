@@ -21,12 +21,17 @@ __all__ = ["EURNN", "EURNNFFT", "LayersMap", "unit_coefficients", "apply_layers"
 STRATEGIES = ("auto", "layers", "band", "dense")
 
 # Note [EURNN compute strategy]
-# The parametrisation (angles) and the compute strategy are independent. Per step, "layers" costs about 13
-# operators (forward + backward) per layer, "band" a fixed handful over 2L + 1 shifted copies of h, "dense"
-# one complex GEMM (N² per row). Measured on the 2-core CPU class (B=32, T=100, forward + backward, one
-# thread, N = 32..1024, L = 2..32): dense wins up to N = 64 and while N <= 32·L (L = number of layers, log2 N
-# for the FFT style); beyond, band wins for 4 <= L <= 8 (by ~20 %), layers for L = 2 and for L > 8 (the band's
-# (2L + 1)·N work outgrows it). "auto" applies that rule. The GEMM is relatively cheaper on a GPU (unmeasured).
+# The parametrisation (angles) and the compute strategy are independent. Per step, "layers" costs a gather
+# and two multiply-adds per layer each way (Note [EURNN fused steps]), "band" a fixed handful over 2L + 1
+# shifted copies of h, "dense" one complex GEMM (N² per row). With the per-step autograd loop (one thread,
+# B=32, T=100, forward + backward, N = 32..1024, L = 2..32) dense won up to N = 64 and while N <= 32·L
+# (L = number of layers, log2 N for the FFT style), band for 4 <= L <= 8, layers beyond. "layers" and
+# "dense" now run in the fused loop (urnn_zoo.recurrence) and "band" does not, and fused layers beat the band
+# loop at every measured (N, L) (2x and more), so "auto" no longer picks band. Re-measured with the fused
+# loop (2 threads, ms, dense/layers): eurnn L=2 N=64 25.5/24.2, N=128 38.8/36.0; L=4 N=128 48.7/44.5,
+# N=256 77.6/69.8; L=8 N=256 98.7/97.8; eurnn_fft N=128 37.2/52.0, 256 76.4/87.3, 512 218/222. The rule
+# "dense while N <= max(64, 32·L)" stays within 10 % of the better of the two in all of them (run-to-run
+# noise here is ±10 %). The GEMM is relatively cheaper on a GPU (unmeasured).
 AUTO_DENSE_MIN_N = 64
 AUTO_DENSE_N_PER_LAYER = 32
 
