@@ -13,7 +13,7 @@ from torch import Tensor, nn
 
 from urnn_zoo.activations import ModReLU
 from urnn_zoo.cells.base import ComplexInput, RecurrentCell, complex_dtype_of
-from urnn_zoo.recurrence import DenseMap, LinearMap, previous_state_products
+from urnn_zoo.recurrence import DenseMap, LinearMap
 from urnn_zoo.kron import (
     factor_shapes,
     factor_sizes,
@@ -122,10 +122,10 @@ def split_in_two(sizes: Sequence[int]) -> int:
 class KroneckerPairMap(LinearMap):
     r"""L = A ⊗ B on row states for the fused loop: h viewed as X (B, P_A, P_B) maps to A X Bᵀ (kron_apply's order).
 
-    The tensors are ``(A, B)``. Forward step: V = X Bᵀ (one GEMM over all B·P_A rows, saved) then A V + u (one
-    batched product whose add folds in u). Adjoint step: Ŵ = A^H G (batched, saved) then Ŵ conj(B) + add
-    (one GEMM). The gradients are ∂A = Σ G V^H and ∂Bᵀ = Σ X^H Ŵ over steps and rows (Note [KRU fused
-    gradients]), so nothing is recomputed.
+    The tensors are ``(A, B)``. Forward step: V = X Bᵀ (one GEMM over all B·P_A rows) then A V + u (one batched
+    product whose add folds in u); conj(V) is saved. Adjoint step: Ŵ = A^H G (batched) then Ŵ conj(B) + add
+    (one GEMM), and the step's shares of both gradients are added while its tensors are in cache (Note [KRU
+    fused gradients]).
 
     Example:
         >>> a, b = torch.randn(2, 2, dtype=torch.float64), torch.randn(3, 3, dtype=torch.float64)
@@ -135,61 +135,71 @@ class KroneckerPairMap(LinearMap):
     """
 
     forward_saved = 1
-    adjoint_saved = 1
     adjoint_every_step = True
 
     # Note [KRU fused gradients]
     # Y = A X Bᵀ per row. In torch's complex convention (∂ℓ/∂Re + i ∂ℓ/∂Im) a linear Y = A V has ∂A = G V^H,
-    # and Y = Z Bᵀ has ∂B = Gᵀ conj(Z) with Z = A X, i.e. ∂B = (A^H G)ᵀ conj(X) = Ŵᵀ conj(X). Both products
-    # the step functions already form (V forward, Ŵ = A^H G backward) are saved per step.
+    # and Y = Z Bᵀ has ∂B = Gᵀ conj(Z) with Z = A X, i.e. ∂Bᵀ = X^H Ŵ with Ŵ = A^H G. Both are sums over
+    # steps and rows of small (P x P) products of tensors the steps form anyway (V forward, Ŵ backward), so
+    # each adjoint step adds its share into (B, P_A, P_A) and (P_B, P_B) accumulators: one batched and one
+    # plain GEMM on data in cache, about 2x the rate of the same FLOPs done once over all T·B rows afterwards
+    # (measured at N = 1024, [32, 32]). The forward saves conj(V) so the batched product needs no conjugate
+    # transpose (torch's bmm would copy a conjugated operand; mm takes X^H as is).
+
+    def __init__(self) -> None:
+        self._accumulators: tuple[Tensor, Tensor] | None = None
 
     @staticmethod
-    def _steps(left: Tensor, right: Tensor, saved: Sequence[Tensor], left_first: bool):
-        p, q = left.shape[0], right.shape[0]
-        per_step = saved[0].unbind(0) if saved else None
-        expanded: dict[int, Tensor] = {}  # `left` expanded to the batch, one view per batch size
+    def _expanded(left: Tensor, rows: int, cache: dict[int, Tensor]) -> Tensor:
+        if rows not in cache:  # `left` expanded to the batch, one view per batch size
+            cache[rows] = left.expand(rows, *left.shape)
+        return cache[rows]
 
-        def apply(x: Tensor, add: Tensor | None, out: Tensor | None, t: int) -> Tensor:
+    def forward_fn(self, tensors, saved):
+        a, b = tensors
+        bt, p, q = b.mT, a.shape[0], b.shape[0]
+        conj_v = saved[0].unbind(0) if saved else None
+        cache: dict[int, Tensor] = {}
+
+        def apply(x, add, out, t):
             rows = x.shape[0]
-            if rows not in expanded:
-                expanded[rows] = left.expand(rows, p, p)
-            mid = None if per_step is None else per_step[t]
-            if left_first:  # Ŵ = left X, then Ŵ right (+ add)
-                mid = torch.bmm(expanded[rows], x.reshape(rows, p, q), out=None if mid is None else mid.view(rows, p, q))
-                mid2 = mid.view(rows * p, q)
-                out2 = None if out is None else out.view(rows * p, q)
-                y = torch.mm(mid2, right, out=out2) if add is None else torch.addmm(add.reshape(rows * p, q), mid2, right, out=out2)
-                return y.view(rows, p * q)
-            mid = torch.mm(x.reshape(rows * p, q), right, out=None if mid is None else mid.view(rows * p, q))
-            mid3 = mid.view(rows, p, q)
+            v = torch.mm(x.reshape(rows * p, q), bt).view(rows, p, q)
+            if conj_v is not None:
+                torch.conj_physical(v, out=conj_v[t].view(rows, p, q))
             out3 = None if out is None else out.view(rows, p, q)
-            y = torch.bmm(expanded[rows], mid3, out=out3) if add is None else torch.baddbmm(add.reshape(rows, p, q), expanded[rows], mid3, out=out3)
+            left = self._expanded(a, rows, cache)
+            y = torch.bmm(left, v, out=out3) if add is None else torch.baddbmm(add.reshape(rows, p, q), left, v, out=out3)
             return y.view(rows, p * q)
 
         return apply
 
-    def forward_fn(self, tensors, saved):
-        a, b = tensors
-        return self._steps(a, b.mT, saved, left_first=False)
-
     def adjoint_fn(self, tensors, record):
         a, b = tensors  # (A ⊗ B)^H = A^H ⊗ B^H: X ↦ A^H X conj(B)
-        saved = record.adjoint if record is not None else ()
-        return self._steps(a.mH.resolve_conj(), b.conj().resolve_conj(), saved, left_first=True)
+        ah, bc, p, q = a.mH.resolve_conj(), b.conj().resolve_conj(), a.shape[0], b.shape[0]
+        cache: dict[int, Tensor] = {}
+        if record is not None:
+            conj_v = record.forward[0].unbind(0)
+            grad_a = a.new_zeros(record.h0.shape[0], p, p)
+            grad_bt = b.new_zeros(q, q)
+            self._accumulators = (grad_a, grad_bt)
+
+        def apply(g, add, out, t):
+            rows = g.shape[0]
+            g3 = g.reshape(rows, p, q)
+            w = torch.bmm(self._expanded(ah, rows, cache), g3).view(rows * p, q)
+            if record is not None:  # this step's shares of ∂A = Σ G V^H and ∂Bᵀ = Σ X^H Ŵ
+                grad_a.baddbmm_(g3, conj_v[t].view(rows, p, q).mT)
+                grad_bt.addmm_(record.previous(t).reshape(rows * p, q).mH, w)
+            out2 = None if out is None else out.view(rows * p, q)
+            y = torch.mm(w, bc, out=out2) if add is None else torch.addmm(add.reshape(rows * p, q), w, bc, out=out2)
+            return y.view(rows, p * q)
+
+        return apply
 
     def tensor_grads(self, tensors, wanted, record, g_z):
-        a, b = tensors
-        h0, h, forward_saved, adjoint_saved = record.h0, record.h, record.forward, record.adjoint
-        p, q = a.shape[0], b.shape[0]
-        grad_a = grad_b = None
-        if wanted[0]:
-            v = forward_saved[0].view(-1, p, q)
-            grad_a = torch.bmm(g_z.view(-1, p, q), v.mH).sum(0)
-        if wanted[1]:
-            rows = h0.shape[0] * p
-            grad_b = previous_state_products(h0.reshape(rows, q), h.view(-1, rows, q),
-                                             adjoint_saved[0].view(-1, rows, q)).mT
-        return [grad_a, grad_b]
+        grad_a, grad_bt = self._accumulators  # filled by the adjoint steps, t = T−1 .. 0
+        self._accumulators = None
+        return [grad_a.sum(0) if wanted[0] else None, grad_bt.mT if wanted[1] else None]
 
 
 class KRU(RecurrentCell):
