@@ -51,13 +51,11 @@ class StepRecord:
         h0: (B, N) state before step 0.
         h: (T, B, N) states h_1..h_T (step t maps h_{t−1} = :meth:`previous` (t)).
         forward: the (T, B, N) buffers the map's forward steps filled.
-        adjoint: the (T, B, N) buffers its adjoint steps fill.
     """
 
     h0: Tensor
     h: Tensor
     forward: Sequence[Tensor]
-    adjoint: Sequence[Tensor]
 
     def __post_init__(self) -> None:
         self._states = (self.h0, *self.h.unbind(0)[:-1])
@@ -71,16 +69,16 @@ class LinearMap:
     r"""A linear map L on row states (B, N), given by tensors, for :func:`fused_recurrence`.
 
     A subclass implements :meth:`forward_fn` (L) and :meth:`adjoint_fn` (L^H) for the same tensors. The
-    functions they return are called once per step t; they may write intermediates into per-step slices of
-    ``forward_saved`` / ``adjoint_saved`` buffers of shape (T, B, N) and the state's dtype (a
-    :class:`StepRecord` hands them on). The default :meth:`tensor_grads` is autograd's vector-Jacobian product
-    of one batched call of :meth:`forward_fn` over all T·B rows (Note [Fused BPTT]); maps override it where a
-    few GEMMs on the saved intermediates do better. A map whose adjoint steps gather gradient terms sets
-    ``adjoint_every_step`` so the loop also runs the adjoint of step 0.
+    functions they return are called once per step t; the forward ones may write intermediates into per-step
+    slices of ``forward_saved`` buffers of shape (T, B, N) and the state's dtype, which the adjoint steps read
+    from the :class:`StepRecord`. The default :meth:`tensor_grads` is autograd's vector-Jacobian product of
+    one batched call of :meth:`forward_fn` over all T·B rows (Note [Fused BPTT]); maps override it where a
+    few GEMMs, or gradient terms gathered by the adjoint steps while their tensors are in cache, do better. A
+    map whose adjoint steps gather gradient terms sets ``adjoint_every_step`` so the loop also runs the adjoint
+    of step 0.
     """
 
     forward_saved = 0
-    adjoint_saved = 0
     adjoint_every_step = False
 
     def forward_fn(self, tensors: Sequence[Tensor], saved: Sequence[Tensor]) -> MapFn:
@@ -284,7 +282,7 @@ class _FusedRecurrence(torch.autograd.Function):
         need_u, need_h0, need_bias, *need_tensors = ctx.needs_input_grad[1:]
         record = None
         if any(need_tensors):
-            record = StepRecord(h0, h, map_saved, _buffers(lmap.adjoint_saved, z))
+            record = StepRecord(h0, h, map_saved)
         adjoint = lmap.adjoint_fn(tensors, record)
         act_steps = list(zip(*[b.unbind(0) for b in act_saved])) or [()] * z.shape[0]
         grads_h = _state_grads(grads, z, emit)
