@@ -1,7 +1,7 @@
 r"""The fused whole-sequence recurrence h_t = σ(L h_{t−1} + u_t) with a hand-written BPTT backward (issue 8).
 
-Every cell of the unitary/orthogonal family is one linear map L (dense W, two Kronecker groups, EURNN layers,
-the restricted-capacity product) followed by an elementwise σ (complex or real modReLU, tanh). Autograd through
+Every cell of the unitary/orthogonal family is one linear map L (dense W, two Kronecker groups, EURNN layers)
+followed by an elementwise σ (complex or real modReLU, tanh). Autograd through
 a Python loop over steps builds a graph of ~10 nodes per step and pays 6–10 µs per operator (DESIGN §11);
 :func:`fused_recurrence` runs the loop with autograd off and computes BPTT itself, so a step costs only the
 operators of its maths. torch has no fused kernel for a user-given linear map and modReLU, hence this module.
@@ -10,10 +10,13 @@ Note [Fused BPTT]
 Forward: z_t = L h_{t−1} + u_t, h_t = σ(z_t), writing z_t and h_t into preallocated (T, B, N) buffers.
 Backward, with ḡ_t the gradient reaching h_t (from the outputs and from step t + 1):
   ḡ_{T−1} = ∂ℓ/∂h_{T−1},   ḡ_{t} = ∂ℓ/∂h_t + L^H ġ_{t+1},   ġ_t = σ'(z_t)^T ḡ_t.
-ġ_t is the gradient of u_t, L^H ġ_0 that of h_0, and the gradient of L's tensors θ is one vector-Jacobian
-product of the batched map H_prev ↦ L_θ H_prev (all T·B rows at once) with the cotangent Ġ, done by autograd:
-the per-step work is two operators for L and L^H plus σ', and the parameter gradient is a few large GEMMs.
-The gradient of the activation's bias b sums its per-element derivative against ḡ over (T, B), also at once.
+ġ_t is the gradient of u_t, L^H ġ_0 that of h_0, and the gradient of L's tensors θ is Σ_t ⟨ġ_t, L_θ h_{t−1}⟩
+differentiated in θ: by default one vector-Jacobian product of the batched map H_prev ↦ L_θ H_prev (all T·B
+rows at once) done by autograd; a map may instead use a few large GEMMs (dense W: Σ h^H ġ) or add each step's
+share while its tensors are in cache (Kronecker groups, EURNN layers). The gradient of the activation's bias b
+adds each step's per-element derivative against ḡ_t into a (B, N) accumulator, summed over rows at the end.
+Elementwise work on (T, B, N) tensors after the loop costs several times more per element than the same work
+per step (the step's (B, N) slices are in cache, the whole tensors are not), so the loops do it per step.
 torch's convention for a complex x is ∂ℓ/∂Re x + i ∂ℓ/∂Im x, under which the vector-Jacobian product of a
 complex-linear L is L^H (the conjugate transpose), and that of an elementwise map ℂ → ℂ is its 2x2 real
 Jacobian transposed, applied to (Re ḡ, Im ḡ).
