@@ -447,3 +447,35 @@ def test_float32_kru_factored_agrees_with_reference(complex_factors, seed, steps
         tol = 1e-5 if i < 2 else 1e-4
         assert_close(a, b, tol)
         assert_close(a.to(w.dtype), w, tol)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# 6. The same maths on a GPU (skipped cleanly without one)
+# ----------------------------------------------------------------------------------------------------------
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("name, options, n", [
+    ("kru", {"factors": [4, 4], "strategy": "factored"}, 16),
+    ("kru", {"factors": [4, 4], "strategy": "dense"}, 16),
+    ("eurnn", {"strategy": "layers"}, 8),
+    ("eurnn_fft", {"strategy": "layers", "complex_weights": False}, 8),
+    ("scornn", {}, 8),
+])
+def test_fused_path_matches_reference_loop_on_cuda(name, options, n):
+    torch.manual_seed(0)
+    cell = uz.make_cell(name, 3, n, dtype=torch.float64, device="cuda", **options)
+    with torch.no_grad():
+        cell.act.bias.uniform_(-0.5, 0.5)
+    x = torch.randn(5, 4, 3, dtype=torch.float64, device="cuda")
+    results = []
+    for fused in (True, False):
+        cell.fused = fused
+        out, final = cell(x)
+        grads = torch.autograd.grad(out.pow(2).sum() + real_view(final).sum(), list(cell.parameters()),
+                                    allow_unused=True)
+        results.append((out, *grads))
+    assert results[0][0].device.type == "cuda"
+    for got, want in zip(*results):
+        assert (got is None) == (want is None)
+        if got is not None:
+            torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10)
