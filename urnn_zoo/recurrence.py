@@ -38,6 +38,8 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from urnn_zoo import kernels
+
 __all__ = ["LinearMap", "StepRecord", "DenseMap", "fused_recurrence", "previous_state_products", "ACTIVATIONS"]
 
 ACTIVATIONS = ("modrelu", "tanh")
@@ -164,7 +166,8 @@ class _Activation:
         self.bias, self.eps = bias, eps
         self.bias_grad_rows: Tensor | None = None
 
-    def forward(self, z: Tensor, saved: tuple[Tensor, ...], out: Tensor) -> Tensor:
+    def forward(self, z: Tensor, saved: tuple[Tensor, ...], out: Tensor, emit: Tensor | None = None) -> Tensor:
+        r"""h = σ(z) into ``out``; with ``emit`` (complex states only) also [Re h; Im h] into that (B, 2N) row."""
         raise NotImplementedError
 
     def backward_step(self, g: Tensor, z: Tensor, h: Tensor, saved: tuple[Tensor, ...], out: Tensor) -> Tensor:
@@ -187,19 +190,30 @@ class _ComplexModReLU(_Activation):
         super().__init__(bias, eps)
         self.eps_minus_bias = eps - bias
 
-    def forward(self, z, saved, out):
+    def forward(self, z, saved, out, emit=None):
+        if kernels.modrelu_forward(z, self.bias, self.eps_minus_bias, self.eps, out, emit, saved):
+            return out  # one pass in C (Note [Why a C kernel]); below, the same maths in torch operators
         m = torch.mul(z, z.conj()).real.add(self.eps).sqrt_()
         inv = torch.add(m, self.eps).reciprocal_()
         shifted = m + self.bias
         if not saved:  # no backward will follow
-            return torch.mul(z, shifted.clamp_min_(0).mul_(inv), out=out)
-        s, k, c = saved
-        torch.gt(shifted, 0, out=k).mul_(inv)  # a float out: 4x faster than multiplying by a bool tensor
-        torch.mul(k, shifted, out=s)
-        torch.mul(k, self.eps_minus_bias, out=c).mul_(inv).div_(m)
-        return torch.mul(z, s, out=out)
+            torch.mul(z, shifted.clamp_min_(0).mul_(inv), out=out)
+        else:
+            s, k, c = saved
+            torch.gt(shifted, 0, out=k).mul_(inv)  # a float out: 4x faster than multiplying by a bool tensor
+            torch.mul(k, shifted, out=s)
+            torch.mul(k, self.eps_minus_bias, out=c).mul_(inv).div_(m)
+            torch.mul(z, s, out=out)
+        if emit is not None:
+            torch.cat([out.real, out.imag], -1, out=emit)
+        return out
 
     def backward_step(self, g, z, h, saved, out):
+        g = g.contiguous()
+        if self.bias_grad_rows is None:
+            self.bias_grad_rows = torch.zeros(z.shape, dtype=self.bias.dtype, device=z.device)
+        if kernels.modrelu_backward(g, z, saved, out, self.bias_grad_rows):
+            return out
         s, k, c = saved
         r = torch.mul(z.conj(), g).real.contiguous()  # Re(z̄ ḡ), read twice: contiguous pays off
         self._accumulate_bias(r, k)
@@ -210,7 +224,7 @@ class _RealModReLU(_Activation):
     # Saved per step: e = sign(z)·1[|z| + b > 0] = ∂f/∂b; f' = e² (sign'(0) = 0, as autograd has it).
     saved_count = 1
 
-    def forward(self, z, saved, out):
+    def forward(self, z, saved, out, emit=None):
         shifted = z.abs() + self.bias
         sign = torch.sign(z)
         if saved:
@@ -224,7 +238,7 @@ class _RealModReLU(_Activation):
 
 
 class _Tanh(_Activation):
-    def forward(self, z, saved, out):
+    def forward(self, z, saved, out, emit=None):
         return torch.tanh(z, out=out)
 
     def backward_step(self, g, z, h, saved, out):
@@ -263,9 +277,7 @@ class _FusedRecurrence(torch.autograd.Function):
             out_steps = out.unbind(0)
         prev = h0
         for t, (u_t, z_t, h_t) in enumerate(zip(u.unbind(0), z.unbind(0), h.unbind(0))):
-            act.forward(step(prev, u_t, z_t, t), act_steps[t], h_t)
-            if split:
-                torch.cat([h_t.real, h_t.imag], -1, out=out_steps[t])
+            act.forward(step(prev, u_t, z_t, t), act_steps[t], h_t, out_steps[t] if split else None)
             prev = h_t
         ctx.spec, ctx.counts = spec, (len(map_saved), len(act_saved))
         ctx.set_materialize_grads(False)
