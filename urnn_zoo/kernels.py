@@ -62,16 +62,24 @@ void NAME(const T *z, const T *bias, const T *emb, T eps, long B, long N, T *h, 
     }                                                                                                   \
 }
 
-/* g: the gradient at h (complex), gz: the gradient at z (complex), acc += Re(conj(z) g) * k (real). */
+/* g: the gradient at h (complex), plus the rows gout (B x 2N real [Re; Im] gradient of the emitted output) when
+   not NULL; gz: the gradient at z (complex); acc += Re(conj(z) g) * k (real). */
 #define BACKWARD(NAME, T)                                                                               \
-void NAME(const T *g, const T *z, const T *s, const T *k, const T *c, long B, long N, T *gz, T *acc) {    \
-    for (long i = 0; i < B * N; ++i) {                                                                  \
-        T x = z[2 * i], y = z[2 * i + 1], gx = g[2 * i], gy = g[2 * i + 1];                             \
-        T r = x * gx + y * gy;                                                                          \
-        acc[i] += r * k[i];                                                                             \
-        T t = c[i] * r;                                                                                 \
-        gz[2 * i] = s[i] * gx + x * t;                                                                  \
-        gz[2 * i + 1] = s[i] * gy + y * t;                                                              \
+void NAME(const T *g, const T *gout, const T *z, const T *s, const T *k, const T *c, long B, long N, T *gz,  \
+          T *acc) {                                                                                     \
+    for (long i = 0; i < B; ++i) {                                                                      \
+        const T *oi = gout ? gout + 2 * i * N : NULL;                                                   \
+        _Pragma("omp simd")                                                                             \
+        for (long j = 0; j < N; ++j) {                                                                  \
+            long e = i * N + j;                                                                         \
+            T x = z[2 * e], y = z[2 * e + 1], gx = g[2 * e], gy = g[2 * e + 1];                         \
+            if (oi) { gx = oi[j] + gx; gy = oi[N + j] + gy; }                                           \
+            T r = x * gx + y * gy;                                                                      \
+            acc[e] += r * k[e];                                                                         \
+            T t = c[e] * r;                                                                             \
+            gz[2 * e] = s[e] * gx + x * t;                                                              \
+            gz[2 * e + 1] = s[e] * gy + y * t;                                                          \
+        }                                                                                               \
     }                                                                                                   \
 }
 
@@ -124,12 +132,15 @@ def _library() -> ctypes.CDLL | None:
     else:
         return None
     pointers = [ctypes.c_void_p] * 3
-    for suffix, real in (("f32", ctypes.c_float), ("f64", ctypes.c_double)):
+    lib.functions = {}  # (name, complex dtype) -> the C function, looked up once
+    for dtype, real in ((torch.complex64, ctypes.c_float), (torch.complex128, ctypes.c_double)):
+        suffix = _SUFFIX[dtype]
         fwd, bwd = getattr(lib, f"modrelu_forward_{suffix}"), getattr(lib, f"modrelu_backward_{suffix}")
         fwd.argtypes = [*pointers, real, ctypes.c_long, ctypes.c_long, *[ctypes.c_void_p] * 5]
         fwd.restype = None
-        bwd.argtypes = [*[ctypes.c_void_p] * 5, ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+        bwd.argtypes = [*[ctypes.c_void_p] * 6, ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
         bwd.restype = None
+        lib.functions["modrelu_forward", dtype], lib.functions["modrelu_backward", dtype] = fwd, bwd
     return lib
 
 
@@ -144,7 +155,10 @@ def available() -> bool:
 
 
 def _usable(*tensors: Tensor | None) -> bool:
-    return all(t is None or (t.device.type == "cpu" and t.is_contiguous()) for t in tensors)
+    for t in tensors:  # a plain loop: this runs twice per step, a generator costs several µs more
+        if t is not None and not (t.is_contiguous() and not t.is_cuda and t.device.type == "cpu"):
+            return False
+    return True
 
 
 def _ptr(t: Tensor | None) -> int | None:
@@ -176,17 +190,20 @@ def modrelu_forward(z: Tensor, bias: Tensor, eps_minus_bias: Tensor, eps: float,
     if lib is None or z.dtype not in _SUFFIX or not _usable(z, bias, eps_minus_bias, h, out, *saved):
         return False
     s, k, c = saved or (None, None, None)
-    fn = getattr(lib, f"modrelu_forward_{_SUFFIX[z.dtype]}")
-    fn(z.data_ptr(), bias.data_ptr(), eps_minus_bias.data_ptr(), eps, z.shape[0], z.shape[1], h.data_ptr(),
-       _ptr(out), _ptr(s), _ptr(k), _ptr(c))
+    lib.functions["modrelu_forward", z.dtype](z.data_ptr(), bias.data_ptr(), eps_minus_bias.data_ptr(), eps,
+                                              z.shape[0], z.shape[1], h.data_ptr(), _ptr(out), _ptr(s), _ptr(k),
+                                              _ptr(c))
     return True
 
 
-def modrelu_backward(g: Tensor, z: Tensor, saved: tuple[Tensor, ...], gz: Tensor, acc: Tensor) -> bool:
-    r"""The backward of one step in one pass: gz = s·g + c·z·Re(z̄ g) and acc += Re(z̄ g)·k.
+def modrelu_backward(g: Tensor, rows: Tensor | None, z: Tensor, saved: tuple[Tensor, ...], gz: Tensor,
+                     acc: Tensor) -> bool:
+    r"""The backward of one step in one pass: with ḡ = g (+ rows as complex), gz = s·ḡ + c·z·Re(z̄ ḡ) and
+    acc += Re(z̄ ḡ)·k.
 
     Args:
-        g: (B, N) complex gradient at h; z: (B, N) complex pre-activations.
+        g: (B, N) complex gradient at h; rows: (B, 2N) real [Re; Im] gradient of the emitted output to add, or
+            None; z: (B, N) complex pre-activations.
         saved: ``(s, k, c)`` from :func:`modrelu_forward`.
         gz: (B, N) complex destination; acc: (B, N) real accumulator of the bias gradient.
 
@@ -194,10 +211,9 @@ def modrelu_backward(g: Tensor, z: Tensor, saved: tuple[Tensor, ...], gz: Tensor
         True when done; False when the kernels cannot run here (nothing is written).
     """
     lib = _library()
-    if lib is None or z.dtype not in _SUFFIX or not _usable(g, z, gz, acc, *saved):
+    if lib is None or z.dtype not in _SUFFIX or not _usable(g, rows, z, gz, acc, *saved):
         return False
     s, k, c = saved
-    getattr(lib, f"modrelu_backward_{_SUFFIX[z.dtype]}")(g.data_ptr(), z.data_ptr(), s.data_ptr(), k.data_ptr(),
-                                                        c.data_ptr(), z.shape[0], z.shape[1], gz.data_ptr(),
-                                                        acc.data_ptr())
+    lib.functions["modrelu_backward", z.dtype](g.data_ptr(), _ptr(rows), z.data_ptr(), s.data_ptr(), k.data_ptr(),
+                                               c.data_ptr(), z.shape[0], z.shape[1], gz.data_ptr(), acc.data_ptr())
     return True

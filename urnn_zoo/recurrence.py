@@ -171,7 +171,10 @@ class _Activation:
         r"""h = σ(z) into ``out``; with ``emit`` (complex states only) also [Re h; Im h] into that (B, 2N) row."""
         raise NotImplementedError
 
-    def backward_step(self, g: Tensor, z: Tensor, h: Tensor, saved: tuple[Tensor, ...], out: Tensor) -> Tensor:
+    def backward_step(self, g: Tensor, z: Tensor, h: Tensor, saved: tuple[Tensor, ...], out: Tensor,
+                      rows: Tensor | None = None) -> Tensor:
+        r"""ġ_t into ``out`` from ḡ_t = g, plus (complex states only) the (B, 2N) real rows [Re; Im] of the
+        emitted output's gradient when given."""
         raise NotImplementedError
 
     def _accumulate_bias(self, value: Tensor, factor: Tensor) -> None:
@@ -209,12 +212,15 @@ class _ComplexModReLU(_Activation):
             torch.cat([out.real, out.imag], -1, out=emit)
         return out
 
-    def backward_step(self, g, z, h, saved, out):
+    def backward_step(self, g, z, h, saved, out, rows=None):
         g = g.contiguous()
         if self.bias_grad_rows is None:
             self.bias_grad_rows = torch.zeros(z.shape, dtype=self.bias.dtype, device=z.device)
-        if kernels.modrelu_backward(g, z, saved, out, self.bias_grad_rows):
+        if kernels.modrelu_backward(g, rows, z, saved, out, self.bias_grad_rows):
             return out
+        if rows is not None:
+            n = z.shape[-1]
+            g = g + torch.complex(rows[:, :n], rows[:, n:])
         s, k, c = saved
         r = torch.mul(z.conj(), g).real.contiguous()  # Re(z̄ ḡ), read twice: contiguous pays off
         self._accumulate_bias(r, k)
@@ -232,7 +238,7 @@ class _RealModReLU(_Activation):
             torch.mul(sign, shifted > 0, out=saved[0])
         return torch.mul(sign, shifted.clamp_min_(0), out=out)
 
-    def backward_step(self, g, z, h, saved, out):
+    def backward_step(self, g, z, h, saved, out, rows=None):
         (e,) = saved
         self._accumulate_bias(g, e)
         return torch.mul(e * e, g, out=out)
@@ -242,7 +248,7 @@ class _Tanh(_Activation):
     def forward(self, z, saved, out, emit=None):
         return torch.tanh(z, out=out)
 
-    def backward_step(self, g, z, h, saved, out):
+    def backward_step(self, g, z, h, saved, out, rows=None):
         return torch.addcmul(g, g * h, h, value=-1, out=out)  # (1 − h²) ḡ
 
 
@@ -301,14 +307,14 @@ class _FusedRecurrence(torch.autograd.Function):
             record = StepRecord(h0, h, map_saved)
         adjoint = lmap.adjoint_fn(tensors, record)
         act_steps = list(zip(*[b.unbind(0) for b in act_saved])) or [()] * z.shape[0]
-        grads_h = _state_grads(grads, z, emit)
+        grads_h, rows = _state_grads(grads, z, emit)
         g_z = torch.empty_like(z)  # ġ_t of Note [Fused BPTT]
         g_zs, zs, hs = g_z.unbind(0), z.unbind(0), h.unbind(0)
         g_h = grads_h(z.shape[0] - 1)
         for t in range(z.shape[0] - 1, -1, -1):
             if t < z.shape[0] - 1:
                 g_h = adjoint(g_zs[t + 1], grads_h(t), None, t + 1)
-            act.backward_step(g_h, zs[t], hs[t], act_steps[t], g_zs[t])
+            act.backward_step(g_h, zs[t], hs[t], act_steps[t], g_zs[t], rows[t] if rows else None)
         run_first = need_h0 or (record is not None and lmap.adjoint_every_step)
         grad_h0 = adjoint(g_zs[0], None, None, 0) if run_first else None
         grad_bias = act.bias_grad_rows.sum(0) if need_bias and act.bias_grad_rows is not None else None
@@ -318,25 +324,23 @@ class _FusedRecurrence(torch.autograd.Function):
         return (None, g_z if need_u else None, grad_h0 if need_h0 else None, grad_bias, *grad_tensors)
 
 
-def _state_grads(grads: tuple, z: Tensor, emit: bool) -> Callable[[int], Tensor]:
-    r"""t ↦ ∂ℓ/∂h_t from the outputs' gradients (None where an output was unused): all states, or the emitted
-    outputs (split back into complex per step) plus the final state's gradient at the last step."""
+def _state_grads(grads: tuple, z: Tensor, emit: bool) -> tuple[Callable[[int], Tensor | None], list | None]:
+    r"""The outputs' gradients (None where an output was unused) per step: t ↦ what to add to L^H ġ_{t+1} for
+    ∂ℓ/∂h_t (None: nothing), and, for the emitted [Re h; Im h] of a complex state, its (B, 2N) real rows, which
+    the activation's backward adds itself (in its C kernel: no complex tensor is built per step)."""
     T, B, N = z.shape
     zero = z.new_zeros(B, N)
     if not emit:
         (grad_h,) = grads
-        return (lambda t: zero) if grad_h is None else grad_h.unbind(0).__getitem__
+        return ((lambda t: zero) if grad_h is None else grad_h.unbind(0).__getitem__), None
     grad_out, grad_last = grads
+    last = zero if grad_last is None else grad_last
     if grad_out is None:
-        step = lambda t: zero  # noqa: E731
-    elif z.is_complex():
-        halves = grad_out.view(T, B, 2, N).unbind(0)
-        step = lambda t: torch.complex(halves[t][:, 0], halves[t][:, 1])  # noqa: E731  (built when needed, in cache)
-    else:
-        step = grad_out.unbind(0).__getitem__
-    if grad_last is None:
-        return step
-    return lambda t: step(t) + grad_last if t == T - 1 else step(t)
+        return (lambda t: last if t == T - 1 else None), None
+    if z.is_complex():
+        return (lambda t: last if t == T - 1 else None), list(grad_out.unbind(0))
+    steps = grad_out.unbind(0)
+    return (lambda t: steps[t] + last if t == T - 1 else steps[t]), None
 
 
 def fused_recurrence(
