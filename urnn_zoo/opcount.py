@@ -37,7 +37,10 @@ aten = torch.ops.aten
 #   - operators that return no tensor (type and metadata queries such as promote_types, size, stride).
 # In-place and out= operators (add_, copy_, addmm.out: their alias is written) count, and so does every
 # operator called inside a custom autograd Function. Operators run inside another operator's kernel (the
-# GEMMs of linalg_matrix_exp) are not seen: the mode is popped while a call is handled.
+# GEMMs of linalg_matrix_exp) are not seen: the mode is popped while a call is handled. Nor is work done outside
+# aten: the C kernels of urnn_zoo.kernels (the complex modReLU step of the fused recurrence, one call per step)
+# count no operator and no FLOP, so a cell that uses them has a lower limit and a larger distance than its
+# elementwise work deserves.
 _VIEWS_IN_DISGUISE = {aten._unsafe_view, aten._reshape_alias}
 
 
