@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import urnn_zoo as uz
 from urnn_zoo import kernels
-from urnn_zoo.recurrence import _ComplexModReLU
+from urnn_zoo.step_activations import _ComplexModReLU
 
 COMPILER = shutil.which(os.environ.get("CC", "cc"))
 needs_compiler = pytest.mark.skipif(COMPILER is None, reason="no C compiler on this machine")

@@ -5,7 +5,8 @@ followed by an elementwise σ (complex or real modReLU, tanh). Autograd through
 a Python loop over steps builds a graph of ~10 nodes per step and pays 6–10 µs per operator (DESIGN §11);
 :func:`fused_recurrence` runs the loop with autograd off and computes BPTT itself, so a step costs only the
 operators of its maths. torch has no fused kernel for a user-given linear map and modReLU, hence this module;
-on the CPU the complex modReLU step itself is one C loop (urnn_zoo.kernels, Note [Why a C kernel]).
+σ and its derivative one step at a time are in urnn_zoo.step_activations (Note [modReLU Jacobian]); on the CPU
+the complex modReLU step itself is one C loop (urnn_zoo.kernels, Note [Why a C kernel]).
 
 Note [Fused BPTT]
 Forward: z_t = L h_{t−1} + u_t, h_t = σ(z_t), writing z_t and h_t into preallocated (T, B, N) buffers.
@@ -21,14 +22,6 @@ per step (the step's (B, N) slices are in cache, the whole tensors are not), so 
 torch's convention for a complex x is ∂ℓ/∂Re x + i ∂ℓ/∂Im x, under which the vector-Jacobian product of a
 complex-linear L is L^H (the conjugate transpose), and that of an elementwise map ℂ → ℂ is its 2x2 real
 Jacobian transposed, applied to (Re ḡ, Im ḡ).
-
-Note [modReLU Jacobian]
-Complex modReLU (activations.py) is f(z) = z·s(m), m = √(|z|² + ε), s(m) = relu(m + b)/(m + ε). As a map of
-(x, y) = (Re z, Im z) its Jacobian is s·I + (s'(m)/m)·(x, y)ᵀ(x, y), symmetric, so
-  ġ = s·ḡ + (s'(m)/m)·z·Re(z̄ ḡ),   s'(m) = (1[m + b > 0]·(m + ε) − relu(m + b))/(m + ε)²,
-and ∂f/∂b = z·1[m + b > 0]/(m + ε) gives ∂ℓ/∂b = Σ Re(z̄ ḡ)·1[m + b > 0]/(m + ε). Real modReLU
-f(z) = sign(z)·relu(|z| + b) has f' = sign(z)²·1[|z| + b > 0] (autograd's sign' = 0 at 0) and
-∂f/∂b = sign(z)·1[|z| + b > 0]. tanh has f' = 1 − h².
 """
 from __future__ import annotations
 
@@ -39,7 +32,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from urnn_zoo import kernels
+from urnn_zoo.step_activations import step_activation
 
 __all__ = ["LinearMap", "StepRecord", "DenseMap", "fused_recurrence", "previous_state_products", "ACTIVATIONS"]
 
@@ -153,111 +146,6 @@ class DenseMap(LinearMap):
         return [previous_state_products(record.h0, record.h, g_z) if wanted[0] else None]
 
 
-class _Activation:
-    r"""σ with its hand-written derivative (Note [modReLU Jacobian]); one instance per forward or backward.
-
-    The forward of a step also writes the factors its backward needs into per-step slices of ``saved`` buffers
-    (computed once, in cache, instead of re-reading z over all steps); the backward of a step returns ġ_t
-    and adds the step's share of ∂ℓ/∂b into ``bias_grad_rows`` (B, N).
-    """
-
-    saved_count = 0
-
-    def __init__(self, bias: Tensor | None, eps: float) -> None:
-        self.bias, self.eps = bias, eps
-        self.bias_grad_rows: Tensor | None = None
-
-    def forward(self, z: Tensor, saved: tuple[Tensor, ...], out: Tensor, emit: Tensor | None = None) -> Tensor:
-        r"""h = σ(z) into ``out``; with ``emit`` (complex states only) also [Re h; Im h] into that (B, 2N) row."""
-        raise NotImplementedError
-
-    def backward_step(self, g: Tensor, z: Tensor, h: Tensor, saved: tuple[Tensor, ...], out: Tensor,
-                      rows: Tensor | None = None) -> Tensor:
-        r"""ġ_t into ``out`` from ḡ_t = g, plus (complex states only) the (B, 2N) real rows [Re; Im] of the
-        emitted output's gradient when given."""
-        raise NotImplementedError
-
-    def _accumulate_bias(self, value: Tensor, factor: Tensor) -> None:
-        if self.bias_grad_rows is None:
-            self.bias_grad_rows = value * factor
-        else:
-            self.bias_grad_rows.addcmul_(value, factor)
-
-
-class _ComplexModReLU(_Activation):
-    # Saved per step: s = relu(m + b)/(m + ε), k = 1[m + b > 0]/(m + ε) (= ∂s/∂b) and c = s'(m)/m =
-    # (ε − b)·k/((m + ε)·m) (where m + b > 0, relu(m + b) = m + b, so s' = (ε − b)/(m + ε)²). |z|² is taken
-    # as z·z̄: torch's complex abs is a hypot several times slower here.
-    saved_count = 3
-
-    def __init__(self, bias: Tensor | None, eps: float) -> None:
-        super().__init__(bias, eps)
-        self.eps_minus_bias = eps - bias
-
-    def forward(self, z, saved, out, emit=None):
-        if kernels.modrelu_forward(z, self.bias, self.eps_minus_bias, self.eps, out, emit, saved):
-            return out  # one pass in C (Note [Why a C kernel]); below, the same maths in torch operators
-        m = torch.mul(z, z.conj()).real.add(self.eps).sqrt_()
-        inv = torch.add(m, self.eps).reciprocal_()
-        shifted = m + self.bias
-        if not saved:  # no backward will follow
-            torch.mul(z, shifted.clamp_min_(0).mul_(inv), out=out)
-        else:
-            s, k, c = saved
-            torch.gt(shifted, 0, out=k).mul_(inv)  # a float out: 4x faster than multiplying by a bool tensor
-            torch.mul(k, shifted, out=s)
-            torch.mul(k, self.eps_minus_bias, out=c).mul_(inv).div_(m)
-            torch.mul(z, s, out=out)
-        if emit is not None:
-            torch.cat([out.real, out.imag], -1, out=emit)
-        return out
-
-    def backward_step(self, g, z, h, saved, out, rows=None):
-        g = g.contiguous()
-        if self.bias_grad_rows is None:
-            self.bias_grad_rows = torch.zeros(z.shape, dtype=self.bias.dtype, device=z.device)
-        if kernels.modrelu_backward(g, rows, z, saved, out, self.bias_grad_rows):
-            return out
-        if rows is not None:
-            n = z.shape[-1]
-            g = g + torch.complex(rows[:, :n], rows[:, n:])
-        s, k, c = saved
-        r = torch.mul(z.conj(), g).real.contiguous()  # Re(z̄ ḡ), read twice: contiguous pays off
-        self._accumulate_bias(r, k)
-        return torch.addcmul(s * g, z, c * r, out=out)
-
-
-class _RealModReLU(_Activation):
-    # Saved per step: e = sign(z)·1[|z| + b > 0] = ∂f/∂b; f' = e² (sign'(0) = 0, as autograd has it).
-    saved_count = 1
-
-    def forward(self, z, saved, out, emit=None):
-        shifted = z.abs() + self.bias
-        sign = torch.sign(z)
-        if saved:
-            torch.mul(sign, shifted > 0, out=saved[0])
-        return torch.mul(sign, shifted.clamp_min_(0), out=out)
-
-    def backward_step(self, g, z, h, saved, out, rows=None):
-        (e,) = saved
-        self._accumulate_bias(g, e)
-        return torch.mul(e * e, g, out=out)
-
-
-class _Tanh(_Activation):
-    def forward(self, z, saved, out, emit=None):
-        return torch.tanh(z, out=out)
-
-    def backward_step(self, g, z, h, saved, out, rows=None):
-        return torch.addcmul(g, g * h, h, value=-1, out=out)  # (1 − h²) ḡ
-
-
-def _activation(kind: str, z_is_complex: bool, bias: Tensor | None, eps: float) -> _Activation:
-    if kind == "tanh":
-        return _Tanh(None, eps)
-    return (_ComplexModReLU if z_is_complex else _RealModReLU)(bias, eps)
-
-
 def _buffers(count: int, like: Tensor, dtype=None) -> list[Tensor]:
     return [torch.empty(like.shape, dtype=dtype or like.dtype, device=like.device) for _ in range(count)]
 
@@ -270,7 +158,7 @@ class _FusedRecurrence(torch.autograd.Function):
     @staticmethod
     def forward(ctx, spec, u: Tensor, h0: Tensor, bias: Tensor | None, *tensors: Tensor):
         lmap, kind, eps, emit = spec
-        act = _activation(kind, u.is_complex(), bias, eps)
+        act = step_activation(kind, u.is_complex(), bias, eps)
         z, h = torch.empty_like(u), torch.empty_like(u)
         training = any(ctx.needs_input_grad)  # without a backward, no step saves anything
         map_saved = _buffers(lmap.forward_saved if any(ctx.needs_input_grad[4:]) else 0, u)
@@ -300,7 +188,7 @@ class _FusedRecurrence(torch.autograd.Function):
         h0, bias, z, h, *rest = ctx.saved_tensors
         n_map, n_act = ctx.counts
         map_saved, act_saved, tensors = rest[:n_map], rest[n_map : n_map + n_act], rest[n_map + n_act :]
-        act = _activation(kind, z.is_complex(), bias, eps)
+        act = step_activation(kind, z.is_complex(), bias, eps)
         need_u, need_h0, need_bias, *need_tensors = ctx.needs_input_grad[1:]
         record = None
         if any(need_tensors):
