@@ -13,9 +13,8 @@ Forward: z_t = L h_{t−1} + u_t, h_t = σ(z_t), writing z_t and h_t into preall
 Backward, with ḡ_t the gradient reaching h_t (from the outputs and from step t + 1):
   ḡ_{T−1} = ∂ℓ/∂h_{T−1},   ḡ_{t} = ∂ℓ/∂h_t + L^H ġ_{t+1},   ġ_t = σ'(z_t)^T ḡ_t.
 ġ_t is the gradient of u_t, L^H ġ_0 that of h_0, and the gradient of L's tensors θ is Σ_t ⟨ġ_t, L_θ h_{t−1}⟩
-differentiated in θ: by default one vector-Jacobian product of the batched map H_prev ↦ L_θ H_prev (all T·B
-rows at once) done by autograd; a map may instead use a few large GEMMs (dense W: Σ h^H ġ) or add each step's
-share while its tensors are in cache (Kronecker groups, EURNN layers). The gradient of the activation's bias b
+differentiated in θ, which each map computes by hand: a few large GEMMs (dense W: Σ h^H ġ), or each step's
+share added while its tensors are in cache (Kronecker groups, EURNN layers). The gradient of the activation's bias b
 adds each step's per-element derivative against ḡ_t into a (B, N) accumulator, summed over rows at the end.
 Elementwise work on (T, B, N) tensors after the loop costs several times more per element than the same work
 per step (the step's (B, N) slices are in cache, the whole tensors are not), so the loops do it per step.
@@ -70,11 +69,9 @@ class LinearMap:
     A subclass implements :meth:`forward_fn` (L) and :meth:`adjoint_fn` (L^H) for the same tensors. The
     functions they return are called once per step t; the forward ones may write intermediates into per-step
     slices of ``forward_saved`` buffers of shape (T, B, N) and the state's dtype, which the adjoint steps read
-    from the :class:`StepRecord`. The default :meth:`tensor_grads` is autograd's vector-Jacobian product of
-    one batched call of :meth:`forward_fn` over all T·B rows (Note [Fused BPTT]); maps override it where a
-    few GEMMs, or gradient terms gathered by the adjoint steps while their tensors are in cache, do better. A
-    map whose adjoint steps gather gradient terms sets ``adjoint_every_step`` so the loop also runs the adjoint
-    of step 0.
+    from the :class:`StepRecord`, and :meth:`tensor_grads` (a few large GEMMs, or gradient terms its adjoint
+    steps gathered while their tensors were in cache; Note [Fused BPTT]). A map whose adjoint steps gather
+    gradient terms sets ``adjoint_every_step`` so the loop also runs the adjoint of step 0.
     """
 
     forward_saved = 0
@@ -98,12 +95,7 @@ class LinearMap:
             record: the states and buffers of the loop.
             g_z: (T, B, N) cotangents ġ_t.
         """
-        with torch.enable_grad():
-            leaves = [t.detach().requires_grad_(w) for t, w in zip(tensors, wanted)]
-            prev = torch.cat([record.h0.unsqueeze(0), record.h[:-1]]).flatten(0, 1)
-            out = self.forward_fn(leaves, ())(prev, None, None, -1)
-            grads = iter(torch.autograd.grad(out, [t for t, w in zip(leaves, wanted) if w], g_z.flatten(0, 1)))
-        return [next(grads) if w else None for w in wanted]
+        raise NotImplementedError
 
 
 def previous_state_products(h0: Tensor, h: Tensor, g: Tensor) -> Tensor:

@@ -18,11 +18,12 @@ from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
 from urnn_zoo.activations import ModReLU
-from urnn_zoo.recurrence import LinearMap, fused_recurrence
+from urnn_zoo.recurrence import DenseMap, LinearMap, fused_recurrence
 
 __all__ = [
     "ParamCount",
     "RecurrentCell",
+    "DenseStepCell",
     "SequenceModel",
     "cell_names",
     "make_cell",
@@ -399,6 +400,20 @@ class RecurrentCell(nn.Module):
                 f"{self.name}: expected input dtype {self.real_dtype} (the cell's precision), got {x.dtype}; "
                 f"convert the input or build the cell with dtype={x.dtype}"
             )
+
+
+class DenseStepCell(RecurrentCell):
+    r"""A cell whose step is ``act(W h + u)`` with W formed once per forward (fcurnn, expRNN, scoRNN, oRNN).
+
+    :meth:`prepare` returns Wᵀ (row-batched states: h_t = h_{t−1} Wᵀ); a step is one ``addmm`` and the fused
+    loop gets a :class:`~urnn_zoo.recurrence.DenseMap`. Subclasses set ``act`` and the rest of the contract.
+    """
+
+    def recur(self, u: Tensor, h: Tensor, wt: Tensor) -> Tensor:
+        return self.act(torch.addmm(u, h, wt))
+
+    def fused_map(self, ctx: Tensor) -> tuple[LinearMap, tuple[Tensor, ...]]:
+        return DenseMap(), (ctx,)
 
 
 def _fused_activation(act: Any) -> str | None:

@@ -12,8 +12,7 @@ from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
 from urnn_zoo.activations import ModReLU
-from urnn_zoo.cells.base import SKEW_INITS as INITS, RecurrentCell, skew_init
-from urnn_zoo.recurrence import DenseMap, LinearMap
+from urnn_zoo.cells.base import SKEW_INITS as INITS, DenseStepCell, skew_init
 
 __all__ = ["ExpRNN", "expm", "cayley_map", "MAPS"]
 
@@ -73,7 +72,7 @@ def expm(a: Tensor) -> Tensor:
 MAPS = {"expm": expm, "cayley": cayley_map}
 
 
-class ExpRNN(RecurrentCell):
+class ExpRNN(DenseStepCell):
     r"""expRNN: an orthogonal recurrent kernel through the exponential (or Cayley) map, via geotorch.
 
     Args:
@@ -151,12 +150,6 @@ class ExpRNN(RecurrentCell):
 
     def project_input(self, x: Tensor) -> Tensor:
         return self.input(x)
-
-    def recur(self, u: Tensor, h: Tensor, b_row: Tensor) -> Tensor:
-        return self.act(torch.addmm(u, h, b_row))
-
-    def fused_map(self, ctx: Tensor) -> tuple[LinearMap, tuple[Tensor, ...]]:
-        return DenseMap(), (ctx,)
 
     def recurrent_matrix(self) -> Tensor:
         return self.recurrent_kernel.weight.mT

@@ -14,8 +14,7 @@ from torch import Tensor, nn
 from torch.nn.utils import parametrizations
 
 from urnn_zoo.activations import ModReLU
-from urnn_zoo.cells.base import ComplexInput, RecurrentCell, complex_dtype_of
-from urnn_zoo.recurrence import DenseMap, LinearMap
+from urnn_zoo.cells.base import ComplexInput, DenseStepCell, complex_dtype_of
 
 __all__ = ["FCuRNN", "svd_unitary_init"]
 
@@ -60,7 +59,7 @@ def svd_unitary_init(n: int, dtype: torch.dtype, device=None, generator: torch.G
     return (u @ vh).to(device=device, dtype=dtype)
 
 
-class FCuRNN(RecurrentCell):
+class FCuRNN(DenseStepCell):
     r"""Full-capacity unitary RNN (reference §2): a dense unitary W, complex state, modReLU.
 
     Column-vector convention h_t = modReLU(W h_{t−1} + V x_t); Wisdom's code right-multiplies the state by the
@@ -126,12 +125,6 @@ class FCuRNN(RecurrentCell):
 
     def project_input(self, x: Tensor) -> Tensor:
         return self.input(x)
-
-    def recur(self, u: Tensor, h: Tensor, w_t: Tensor) -> Tensor:
-        return self.act(torch.addmm(u, h, w_t))
-
-    def fused_map(self, ctx: Tensor) -> tuple[LinearMap, tuple[Tensor, ...]]:
-        return DenseMap(), (ctx,)
 
     def recurrent_matrix(self) -> Tensor:
         return self.weight

@@ -11,8 +11,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from urnn_zoo.activations import ModReLU
-from urnn_zoo.cells.base import RecurrentCell
-from urnn_zoo.recurrence import DenseMap, LinearMap
+from urnn_zoo.cells.base import DenseStepCell
 
 __all__ = ["ORNN", "reflector_taus", "reflector_product", "init_reflectors", "INITS", "METHODS", "ACTIVATIONS"]
 
@@ -109,7 +108,7 @@ def init_reflectors(n: int, m: int, init: str = "qr", generator: torch.Generator
     return (u / u.diagonal()).tril(-1)
 
 
-class ORNN(RecurrentCell):
+class ORNN(DenseStepCell):
     r"""Orthogonal RNN with m Householder reflections (reference §5).
 
     h_t = f(W h_{t−1} + V x_t + b) with W = H_1⋯H_m (Note [oRNN reflectors in LAPACK form]); W is applied to
@@ -179,12 +178,6 @@ class ORNN(RecurrentCell):
 
     def project_input(self, x: Tensor) -> Tensor:
         return F.linear(x, self.input.weight, self.bias)  # b folded in once for all steps (not modReLU's)
-
-    def recur(self, u: Tensor, h: Tensor, wt: Tensor) -> Tensor:
-        return self.act(torch.addmm(u, h, wt))
-
-    def fused_map(self, ctx: Tensor) -> tuple[LinearMap, tuple[Tensor, ...]]:
-        return DenseMap(), (ctx,)
 
     def recurrent_matrix(self) -> Tensor:
         return reflector_product(self.reflectors, self.method)

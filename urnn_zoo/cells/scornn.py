@@ -9,8 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from urnn_zoo.activations import ModReLU
-from urnn_zoo.cells.base import RecurrentCell, skew_init
-from urnn_zoo.recurrence import DenseMap, LinearMap
+from urnn_zoo.cells.base import DenseStepCell, skew_init
 
 __all__ = ["ScoRNN", "scaled_cayley", "scaling_diagonal"]
 
@@ -60,7 +59,7 @@ def scaled_cayley(a: Tensor, d: Tensor) -> Tensor:
     return torch.linalg.solve(eye + a, eye - a) * d
 
 
-class ScoRNN(RecurrentCell):
+class ScoRNN(DenseStepCell):
     r"""scoRNN (reference §7): an orthogonal W by the Cayley transform of a skew A, scaled by a fixed ±1 diagonal.
 
     Args:
@@ -116,12 +115,6 @@ class ScoRNN(RecurrentCell):
 
     def project_input(self, x: Tensor) -> Tensor:
         return self.input(x)
-
-    def recur(self, u: Tensor, h: Tensor, wt: Tensor) -> Tensor:
-        return self.act(torch.addmm(u, h, wt))
-
-    def fused_map(self, ctx: Tensor) -> tuple[LinearMap, tuple[Tensor, ...]]:
-        return DenseMap(), (ctx,)
 
     def recurrent_matrix(self) -> Tensor:
         return scaled_cayley(self.skew(), self.d)
