@@ -1,4 +1,4 @@
-r"""The ``urnn-zoo`` command: ``cells``, ``tasks``, ``train`` and ``show`` (DESIGN §6), ``limits``
+r"""The ``urnn-zoo`` command: ``cells``, ``tasks``, ``train`` and ``show``, ``limits``
 (:mod:`urnn_zoo.limits`), plus ``compare`` (:mod:`urnn_zoo.compare`) and ``report`` (:mod:`urnn_zoo.report`),
 which those packages define.
 
@@ -15,9 +15,20 @@ import argparse
 import ast
 import json
 import sys
+from pathlib import Path
 from typing import Any, Sequence
 
+from urnn_zoo import arguments as A
+
 __all__ = ["main", "parse_option"]
+
+
+class UsageError(ValueError):
+    r"""A command-line value refused after parsing (it needed the cell or the task to judge): ``main`` prints
+    ``urnn-zoo COMMAND: error: argument FLAG: ...`` and returns 2."""
+
+    def __init__(self, flag: str, message: str) -> None:
+        super().__init__(f"argument {flag}: {message}")
 
 
 def parse_option(text: str) -> tuple[str, Any]:
@@ -78,7 +89,7 @@ def _cells(args: argparse.Namespace) -> int:
         rows.append((name, cell.constraint, kind, c.stored, c.dof, c.recurrent_stored, c.recurrent_dof, ""))
     if args.format == "text":
         print(f"cells at hidden_size N={args.hidden}, input_size={args.input} (no readout), default options; "
-              "counts in real numbers (DESIGN §3)")
+              "counts in real numbers (a complex entry counts 2)")
     print(_table(header, rows, args.format))
     return 0
 
@@ -96,15 +107,65 @@ def _tasks(args: argparse.Namespace) -> int:
     return 0
 
 
+_TASK_FLAGS = (("T", "--T"), ("window", "--window"), ("digits", "--digits"), ("data_path", "--data-path"),
+               ("form", "--form"), ("limit", "--limit"))
+
+
+def _check_train(args: argparse.Namespace, task_options: dict[str, Any]) -> Path:
+    r"""Judge what only the cell and the task can judge, before :func:`urnn_zoo.train` does any work: build the
+    task and the cell from the options (cheap), and check the run folder's name and ``--resume``.
+
+    Returns:
+        The run folder.
+
+    Raises:
+        UsageError: a task or cell option refused (the message names it as written), ``--eval-batches 0`` on
+            a task whose validation stream is endless, a run folder name that cannot be a folder, or
+            ``--resume`` where no run was saved.
+    """
+    import torch
+
+    from urnn_zoo.cells.base import make_cell
+    from urnn_zoo.runs import CHECKPOINT_FILE, run_name
+    from urnn_zoo.tasks.base import make_task
+
+    given = [flag for key, flag in _TASK_FLAGS if getattr(args, key) is not None]
+    if task_options.get("data_path") is not None:  # --data-path or --task-option data_path=...
+        task_options["data_path"] = str(A.check(task_options["data_path"], A.existing_path, "data_path"))
+    try:
+        task = make_task(args.task, **task_options)
+    except (ValueError, TypeError) as exc:
+        raise UsageError("/".join(given + ["--task-option"]), f"task {args.task!r}: {exc}") from None
+    cell_options = dict(args.cell_option)
+    try:
+        make_cell(args.cell, task.input_size, args.hidden, dtype=getattr(torch, args.dtype), **cell_options)
+    except (ValueError, TypeError) as exc:  # a TypeError here comes from an option value of the wrong type
+        shown = " ".join(f"{k}={v!r}" for k, v in cell_options.items())
+        flag = "--cell-option" if cell_options else "--hidden"
+        raise UsageError(flag, f"cell {args.cell!r} (hidden {args.hidden}{', ' + shown if shown else ''}): "
+                               f"{exc}") from None
+    if args.eval_batches == 0 and task.generated:
+        raise UsageError("--eval-batches", f"expected a number > 0 for task {args.task!r}, whose validation "
+                         "batches are generated without end (0 means the whole split), got 0")
+    name = args.name or run_name(args.cell, task, args.hidden, args.seed, cell_options)
+    name = A.check(name, A.run_name, "run folder name (give a shorter one with --name)")
+    path = Path(args.out) / name
+    if args.resume and not (path / CHECKPOINT_FILE).is_file():
+        raise UsageError("--resume", f"expected a run folder with a {CHECKPOINT_FILE}, got {str(path)!r} "
+                         f"({'no ' + CHECKPOINT_FILE + ' in it' if path.is_dir() else 'it does not exist'}); "
+                         "leave out --resume to start this run, or give the --out and --name of the run to continue")
+    return path
+
+
 def _train(args: argparse.Namespace) -> int:
     from urnn_zoo.training import train
 
     task_options = dict(args.task_option)
-    for flag, key in (("T", "T"), ("window", "window"), ("digits", "digits"), ("data_path", "data_path"),
-                      ("form", "form"), ("limit", "limit")):
-        value = getattr(args, flag)
+    for key, _ in _TASK_FLAGS:
+        value = getattr(args, key)
         if value is not None:
-            task_options[key] = value
+            task_options[key] = str(value) if key == "data_path" else value
+    _check_train(args, task_options)
     result = train(
         args.cell, args.task, out=args.out, name=args.name, hidden=args.hidden, steps=args.steps, seed=args.seed,
         cell_options=dict(args.cell_option), task_options=task_options, batch_size=args.batch_size,
@@ -122,11 +183,26 @@ def _fmt(value: Any) -> str:
     return f"{value:.6g}" if isinstance(value, float) else str(value)
 
 
+def _run_record(text: str) -> Path:
+    r"""``show``'s RUN: a run folder (or its summary file) whose summary can be read."""
+    from urnn_zoo.training import load_summary
+
+    path = Path(text)
+    try:
+        load_summary(path)
+    except FileNotFoundError as exc:  # "no summary.json in X (expected a run folder written by ...)"
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    except (OSError, ValueError) as exc:
+        raise argparse.ArgumentTypeError(f"expected a run folder with a readable summary, got {text!r} "
+                                         f"({_one_line(exc)})") from None
+    return path
+
+
 def _show(args: argparse.Namespace) -> int:
     from urnn_zoo.training import load_summary
 
-    for i, run in enumerate(args.runs):
-        s = load_summary(run)
+    summaries = [load_summary(run) for run in args.runs]  # every run read before anything is printed
+    for i, (run, s) in enumerate(zip(args.runs, summaries)):
         if args.json:
             print(json.dumps(s, indent=2))
             continue
@@ -199,8 +275,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("cells", help="every registered cell with its constraint and parameter counts")
-    p.add_argument("--hidden", type=int, default=128, help="hidden size N (default 128)")
-    p.add_argument("--input", type=int, default=10, help="input size (default 10)")
+    p.add_argument("--hidden", type=A.positive_int, default=128, help="hidden size N (default 128)")
+    p.add_argument("--input", type=A.positive_int, default=10, help="input size (default 10)")
     p.add_argument("--format", choices=("text", "csv", "json"), default="text")
     p.set_defaults(func=_cells)
 
@@ -210,47 +286,54 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train one cell on one task and write a run folder",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--cell", required=True, help="a name from `urnn-zoo cells`")
-    p.add_argument("--task", required=True, help="a name from `urnn-zoo tasks`")
-    p.add_argument("--hidden", type=int, default=128, help="hidden size N")
-    p.add_argument("--steps", type=int, default=2000, help="optimizer steps")
-    p.add_argument("--seed", type=int, default=0, help="seeds the init, the RNGs and the batch streams")
-    p.add_argument("--out", default="runs", help="parent folder of the run folder")
-    p.add_argument("--name", default=None, help="run folder name (default: from cell, task, options, N, seed)")
+    p.add_argument("--cell", required=True, type=A.cell_name, help="a name from `urnn-zoo cells`")
+    p.add_argument("--task", required=True, type=A.task_name, help="a name from `urnn-zoo tasks`")
+    p.add_argument("--hidden", type=A.positive_int, default=128, help="hidden size N")
+    p.add_argument("--steps", type=A.nonnegative_int, default=2000, help="optimizer steps")
+    p.add_argument("--seed", type=A.seed, default=0, help="seeds the init, the RNGs and the batch streams")
+    p.add_argument("--out", type=A.output_dir, default="runs", help="parent folder of the run folder")
+    p.add_argument("--name", type=A.run_name, default=None,
+                   help="run folder name, one path component (default: from cell, task, options, N, seed)")
     g = p.add_argument_group("task options (passed only when given)")
-    g.add_argument("--T", type=int, default=None, help="copy/adding delay")
-    g.add_argument("--window", type=int, default=None, help="charlm characters per sample")
+    g.add_argument("--T", type=A.positive_int, default=None, help="copy/adding delay")
+    g.add_argument("--window", type=A.positive_int, default=None, help="charlm characters per sample")
     g.add_argument("--digits", default=None, help="smnist/pmnist stand-in: mnist5k or digits8x8")
-    g.add_argument("--data-path", dest="data_path", default=None, help="original full-size data files")
+    g.add_argument("--data-path", dest="data_path", type=A.existing_path, default=None,
+                   help="original full-size data files")
     g.add_argument("--form", default=None, help="copy encoding: arjovsky or exprnn")
-    g.add_argument("--limit", type=int, default=None, help="music stand-in: parse only the first LIMIT scores")
+    g.add_argument("--limit", type=A.positive_int, default=None,
+                   help="music stand-in: parse only the first LIMIT scores")
     g.add_argument("--task-option", type=parse_option, action="append", default=[], metavar="KEY=VALUE",
                    help="any other task option (repeatable; value read as a Python literal)")
     g = p.add_argument_group("cell")
     g.add_argument("--cell-option", type=parse_option, action="append", default=[], metavar="KEY=VALUE",
                    help="a cell option (repeatable; value read as a Python literal), e.g. capacity=4")
     g.add_argument("--dtype", choices=("float32", "float64"), default="float32")
-    g.add_argument("--device", default="cpu", help="cpu or cuda")
+    g.add_argument("--device", type=A.device, default="cpu", help="cpu, cuda, cuda:K or auto")
     g = p.add_argument_group("optimization")
-    g.add_argument("--batch-size", type=int, default=50)
+    g.add_argument("--batch-size", type=A.positive_int, default=50)
     g.add_argument("--optimizer", choices=("rmsprop", "adam", "cayley"), default="rmsprop",
                    help="cayley: the Stiefel Cayley step on fcurnn's raw W (parametrization=none; chosen "
                         "automatically for it), RMSprop for the rest")
-    g.add_argument("--lr", type=float, default=1e-3, help="learning rate")
-    g.add_argument("--constrained-lr", type=float, default=1e-4,
+    g.add_argument("--lr", type=A.nonnegative_float, default=1e-3, help="learning rate")
+    g.add_argument("--constrained-lr", type=A.nonnegative_float, default=1e-4,
                    help="learning rate of parameters behind an exact constraint (and of the Cayley step)")
-    g.add_argument("--alpha", type=float, default=0.9, help="RMSprop smoothing constant")
-    g.add_argument("--penalty-weight", type=float, default=1e-3, help="lambda times penalty() for soft cells")
-    g.add_argument("--clip", type=float, default=None, help="clip the global gradient norm (default: off)")
+    g.add_argument("--alpha", type=A.float_in(0.0, 1.0, high_open=True), default=0.9,
+                   help="RMSprop smoothing constant, in [0, 1)")
+    g.add_argument("--penalty-weight", type=A.nonnegative_float, default=1e-3,
+                   help="lambda times penalty() for soft cells")
+    g.add_argument("--clip", type=A.positive_float, default=None,
+                   help="clip the global gradient norm to this value > 0 (default: off)")
     g = p.add_argument_group("evaluation, logging, checkpoints")
-    g.add_argument("--eval-every", type=int, default=100, help="steps between validation evaluations")
-    g.add_argument("--eval-batches", type=int, default=20, help="validation batches per evaluation (0: all)")
-    g.add_argument("--test-batches", type=int, default=0,
+    g.add_argument("--eval-every", type=A.positive_int, default=100, help="steps between validation evaluations")
+    g.add_argument("--eval-batches", type=A.nonnegative_int, default=20,
+                   help="validation batches per evaluation (0: all, finite splits only)")
+    g.add_argument("--test-batches", type=A.nonnegative_int, default=0,
                    help="test batches (0: the whole test split; 100 batches of a generated task)")
-    g.add_argument("--log-every", type=int, default=10, help="steps per logged training loss")
-    g.add_argument("--checkpoint-every", type=int, default=None, help="steps between checkpoints "
+    g.add_argument("--log-every", type=A.positive_int, default=10, help="steps per logged training loss")
+    g.add_argument("--checkpoint-every", type=A.positive_int, default=None, help="steps between checkpoints "
                    "(default: --eval-every)")
-    g.add_argument("--early-stop", type=int, default=None, metavar="PATIENCE",
+    g.add_argument("--early-stop", type=A.positive_int, default=None, metavar="PATIENCE",
                    help="stop after PATIENCE evaluations without improvement; test the best model")
     g.add_argument("--progress", choices=("auto", "bar", "lines", "none"), default="auto",
                    help="auto: a progress bar on a terminal, log lines otherwise")
@@ -260,7 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_train)
 
     p = sub.add_parser("show", help="a run's summary")
-    p.add_argument("runs", nargs="+", metavar="RUN", help="run folder(s)")
+    p.add_argument("runs", nargs="+", type=_run_record, metavar="RUN", help="run folder(s)")
     p.add_argument("--json", action="store_true", help="print summary.json as is")
     p.set_defaults(func=_show)
 
@@ -269,16 +352,19 @@ def build_parser() -> argparse.ArgumentParser:
                        description="For each cell and N: FLOPs and operators of one forward+backward (counted by a "
                        "TorchDispatchMode), measured GEMM FLOP/s and per-operator overhead, the limit FLOPs / "
                        "GEMM rate + operators x overhead, the measured time and distance = measured / limit.")
-    p.add_argument("--cells", nargs="+", default=None, metavar="CELL",
+    p.add_argument("--cells", nargs="+", type=A.cell_name, default=None, metavar="CELL",
                    help="cells to measure (default: every registered cell)")
-    p.add_argument("--hidden", type=int, nargs="+", default=[512, 1024], metavar="N", help="hidden sizes N")
-    p.add_argument("--batch-size", type=int, default=32, help="sequences per batch B")
-    p.add_argument("--length", type=int, default=100, help="steps per sequence T")
-    p.add_argument("--input", type=int, default=10, help="input size")
-    p.add_argument("--repeats", type=int, default=3, help="timed forward+backward calls per cell (the best counts)")
-    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--hidden", type=A.positive_int, nargs="+", default=[512, 1024], metavar="N",
+                   help="hidden sizes N")
+    p.add_argument("--batch-size", type=A.positive_int, default=32, help="sequences per batch B")
+    p.add_argument("--length", type=A.positive_int, default=100, help="steps per sequence T")
+    p.add_argument("--input", type=A.positive_int, default=10, help="input size")
+    p.add_argument("--repeats", type=A.positive_int, default=3,
+                   help="timed forward+backward calls per cell (the best counts)")
+    p.add_argument("--device", type=A.device, default="cpu", help="cpu, cuda, cuda:K or auto")
     p.add_argument("--format", choices=("text", "markdown", "csv", "json"), default="text")
-    p.add_argument("--out", default=None, help="also write the table (full precision) as CSV to this file")
+    p.add_argument("--out", type=A.output_file, default=None,
+                   help="also write the table (full precision) as CSV to this file")
     p.add_argument("--force", action="store_true", help="overwrite an existing --out file")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     p.set_defaults(func=_limits)
@@ -295,25 +381,38 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     r"""Entry point of the ``urnn-zoo`` console script; returns the exit status.
 
-    Errors a user can fix (unknown names or options, an existing run folder, missing data files) print one
-    line ``urnn-zoo: error: ...`` and return 2; a run stopped by a non-finite loss returns 1.
+    Every value is checked before any work is done or any file written (:mod:`urnn_zoo.arguments`). Errors a
+    user can fix (a value out of range, unknown names or options, an existing run folder, missing data
+    files) print one line ``urnn-zoo COMMAND: error: ...`` (argparse adds its usage line) and return 2; a run
+    stopped by a non-finite loss returns 1; otherwise the subcommand's status (``compare``: non-zero when a
+    run failed).
     """
-    args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # argparse printed usage and the refused argument (or --help): its status
+        return exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 2
+    prog = f"urnn-zoo {args.command}"
+    try:
+        status = args.func(args)
     except KeyboardInterrupt:
-        print("urnn-zoo: interrupted", file=sys.stderr)
+        print(f"{prog}: interrupted", file=sys.stderr)
         return 130
-    except (ValueError, FileExistsError, FileNotFoundError) as exc:
-        print(f"urnn-zoo: error: {exc}", file=sys.stderr)
+    except (ValueError, FileExistsError, FileNotFoundError, NotADirectoryError, IsADirectoryError,
+            PermissionError) as exc:
+        print(f"{prog}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except Exception as exc:
         from urnn_zoo.data.errors import DataFileError
 
         if isinstance(exc, DataFileError):
-            print(f"urnn-zoo: error: {exc}", file=sys.stderr)
+            print(f"{prog}: error: {_one_line(exc)}", file=sys.stderr)
             return 2
         raise
+    return 0 if status is None else int(status)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
 
 
 if __name__ == "__main__":

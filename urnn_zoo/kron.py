@@ -18,12 +18,12 @@ __all__ = [
 ]
 
 
-def _positive_int(value: object, what: str) -> int:
+def _positive_int(value: object, what: str, where: str = "") -> int:
     if isinstance(value, bool) or not hasattr(value, "__index__"):
-        raise ValueError(f"{what} must be a positive int, got {value!r} ({type(value).__name__})")
+        raise ValueError(f"{what} must be a positive int, got {value!r} ({type(value).__name__}){where}")
     value = int(value.__index__())
     if value < 1:
-        raise ValueError(f"{what} must be a positive int, got {value}")
+        raise ValueError(f"{what} must be a positive int, got {value}{where}")
     return value
 
 
@@ -80,10 +80,11 @@ def factor_shapes(factors: Sequence[int | tuple[int, int]], n: int | None = None
     for f, spec in enumerate(factors):
         if isinstance(spec, Sequence) and not isinstance(spec, (str, bytes)):
             if len(spec) != 2:
-                raise ValueError(f"factor {f} of {factors!r} must be an int or a (P, Q) pair, got {spec!r}")
-            shapes.append((_positive_int(spec[0], f"P of factor {f}"), _positive_int(spec[1], f"Q of factor {f}")))
+                raise ValueError(f"factor {f} of factors={factors!r} must be an int or a (P, Q) pair, got {spec!r}")
+            shapes.append((_positive_int(spec[0], f"P of factor {f}", f" (in factors={factors!r})"),
+                           _positive_int(spec[1], f"Q of factor {f}", f" (in factors={factors!r})")))
         else:
-            k = _positive_int(spec, f"factor {f} of {factors!r}")
+            k = _positive_int(spec, f"factor {f}", f" (in factors={factors!r})")
             shapes.append((k, k))
     if n is not None:
         rows, cols = math.prod(p for p, _ in shapes), math.prod(q for _, q in shapes)

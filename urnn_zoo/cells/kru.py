@@ -12,6 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from urnn_zoo.activations import ModReLU
+from urnn_zoo.arguments import boolean, check, nonnegative_float, positive_int
 from urnn_zoo.cells.base import ComplexInput, RecurrentCell, complex_dtype_of
 from urnn_zoo.recurrence import DenseMap, LinearMap
 from urnn_zoo.kron import (
@@ -55,10 +56,15 @@ def square_factor_sizes(hidden_size: int, factors: Sequence | None, num_factors:
     Returns:
         ``[P_0, ..., P_{F−1}]``.
 
+    Raises:
+        ValueError: ``num_factors`` is not an int >= 1, or ``factors`` is not a list of square factors whose
+            sizes multiply to N (each message names the option).
+
     Example:
         >>> square_factor_sizes(128, None, 2), square_factor_sizes(12, [(3, 3), 4], 2)
         ([8, 16], [3, 4])
     """
+    num_factors = check(num_factors, positive_int, "num_factors")  # the rule's own name is max_factors
     if factors is None:
         return factor_sizes(hidden_size, num_factors)
     shapes = factor_shapes(factors, hidden_size)
@@ -244,11 +250,14 @@ class KRU(RecurrentCell):
         eps: float = 1e-5,
         learn_initial_state: bool = False,
     ) -> None:
-        super().__init__(input_size, hidden_size, is_complex=bool(complex_factors))
+        complex_factors = check(complex_factors, boolean, "complex_factors")
+        super().__init__(input_size, hidden_size, is_complex=complex_factors)
         if strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
         if activation not in ("modrelu", "tanh"):
             raise ValueError(f"activation must be 'modrelu' or 'tanh', got {activation!r}")
+        eps = check(eps, nonnegative_float, "eps")
+        learn_initial_state = check(learn_initial_state, boolean, "learn_initial_state")
         if activation == "tanh" and complex_factors:
             raise ValueError("activation='tanh' needs a real state: pass complex_factors=False")
         dtype = dtype or torch.get_default_dtype()

@@ -11,6 +11,7 @@ from typing import Sequence
 import torch
 from torch import Tensor, nn
 
+from urnn_zoo.arguments import boolean, check, finite_float
 from urnn_zoo.cells.base import RecurrentCell
 from urnn_zoo.cells.kru import STRATEGIES, forms_dense, init_factor, split_in_two, square_factor_sizes
 from urnn_zoo.kron import kron_dense, kron_penalty, kron_unitarity_error
@@ -55,13 +56,14 @@ class KRULSTM(RecurrentCell):
         forget_bias: float = 1.0,
     ) -> None:
         super().__init__(input_size, hidden_size, is_complex=False)
-        if complex_factors:
+        if check(complex_factors, boolean, "complex_factors"):
             raise ValueError(
                 "kru_lstm has real gates (sigmoid/tanh), so its Kronecker factors are real: "
                 "expected complex_factors=False, got True"
             )
         if strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
+        forget_bias = check(forget_bias, finite_float, "forget_bias")
         dtype = dtype or torch.get_default_dtype()
         self.sizes = square_factor_sizes(hidden_size, factors, num_factors)
         self.init, self.strategy = init, strategy
