@@ -1,4 +1,5 @@
-"""urnn_zoo.opcount and urnn_zoo.limits: the operator counter, FLOP formulas, the limit formula, a small cell's row, the CLI."""
+"""urnn_zoo.limits: the roofline limit formula, the measured rates, a small cell's row, the table and the CLI (the
+counter itself: tests/test_opcount.py)."""
 import json
 import math
 import os
@@ -10,122 +11,73 @@ import pandas as pd
 import pytest
 import torch
 
+import urnn_zoo as uz
 from urnn_zoo import limits
 from urnn_zoo.cli import main
-from urnn_zoo.limits import COLUMNS, cell_limit, limit_seconds
-from urnn_zoo.opcount import OperatorCounter, count_operators, is_counted, operator_flops
+from urnn_zoo.limits import COLUMNS, cell_limit, limit_seconds, roofline_seconds
+from urnn_zoo.opcount import count_operators
 
-aten = torch.ops.aten
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_counts_a_known_function_exactly():
-    a, b, w = torch.randn(4, 3), torch.randn(4, 3), torch.randn(3, 5)
-
-    def fn():
-        y = a + b                                          # 1
-        y = y.view(2, 6).view(4, 3).t().t().unsqueeze(0).squeeze(0)
-        y = torch.add(y, 1.0)                              # 2
-        y = y.expand(4, 3).detach()[1:].select(0, 0).unbind(0)[0] + y.transpose(0, 1)[0, 0]  # 3
-        return a @ w                                       # 4
-
-    count = count_operators(fn)
-    assert count.operators == 4
-    assert count.by_operator == {"aten.add": 3, "aten.mm": 1}
-    assert count.flops == 2 * 4 * 3 * 5 and count.flops_by_operator == {"aten.mm": 120}
-
-
-def test_counts_the_backward_too():
-    x = torch.randn(3, 4, requires_grad=True)
-    w = torch.randn(4, 2)
-    count = count_operators(lambda: (x @ w).sum().backward())
-    # forward mm, sum; backward: ones_like, expand (a view), mm for x's gradient (w needs none)
-    assert count.by_operator.get("aten.mm") == 2 and "aten.expand" not in count.by_operator
-    assert count.flops == 2 * (2 * 3 * 4 * 2)
-
-
-@pytest.mark.parametrize("op", [aten.view.default, aten.as_strided.default, aten.select.int, aten.unbind.int,
-                                aten.expand.default, aten.detach.default, aten._unsafe_view.default,
-                                aten.transpose.int, aten.permute.default, aten.t.default, aten.alias.default,
-                                aten.slice.Tensor, aten.unsqueeze.default, aten.squeeze.dim, aten.view_as_real.default,
-                                aten.view_as_complex.default, aten._conj.default, aten.conj.default,
-                                aten.lift_fresh.default, aten.split.Tensor, aten.diagonal.default,
-                                aten.promote_types.default])
-def test_views_and_metadata_are_not_counted(op):
-    assert not is_counted(op)
-
-
-@pytest.mark.parametrize("op", [aten.add.Tensor, aten.add_.Tensor, aten.copy_.default, aten.addmm.out,
-                                aten.clone.default, aten._to_copy.default, aten.empty_like.default,
-                                aten.mkldnn_rnn_layer.default, aten._linalg_solve_ex.default])
-def test_data_operators_are_counted(op):
-    assert is_counted(op)
-
-
-@pytest.mark.parametrize("m,k,n", [(3, 4, 5), (32, 64, 16)])
-def test_mm_flops_real_and_complex(m, k, n):
-    a, b = torch.randn(m, k), torch.randn(k, n)
-    assert operator_flops(aten.mm.default, (a, b), {}, a @ b) == 2 * m * k * n
-    ac, bc = a.to(torch.complex64), b.to(torch.complex64)
-    assert operator_flops(aten.mm.default, (ac, bc), {}, ac @ bc) == 4 * 2 * m * k * n
-    with OperatorCounter() as counter:
-        ac @ bc
-    assert counter.result().flops == 8 * m * k * n
-    c = torch.randn(m, n)
-    assert operator_flops(aten.addmm.default, (c, a, b), {}, c + a @ b) == 2 * m * k * n
-    x = torch.randn(2, m, k)
-    assert count_operators(lambda: x @ b).flops == 2 * 2 * m * k * n  # matmul -> one mm on (2m, k) rows
-
-
-def test_linear_algebra_flops():
-    n, k = 6, 2
-    a = torch.randn(n, n) + n * torch.eye(n)
-    rhs = torch.randn(n, k)
-    assert count_operators(lambda: torch.linalg.solve(a, rhs)).flops == 2 * n ** 3 // 3 + 2 * n * n * k
-    assert count_operators(lambda: torch.linalg.solve(a, rhs[:, 0])).flops == 2 * n ** 3 // 3 + 2 * n * n
-    batched = torch.stack([a, a, a])
-    assert count_operators(lambda: torch.linalg.solve(batched, rhs)).flops == 3 * (2 * n ** 3 // 3 + 2 * n * n * k)
-    assert count_operators(lambda: torch.linalg.solve_triangular(a.triu(), rhs, upper=True)).flops == n * n * k
-    # matrix_exp: torch's degree-18 Taylor polynomial (5 products) and s = ceil(log2(4 / θ18)) = 1 squaring
-    assert operator_flops(aten.linalg_matrix_exp.default, (4 * torch.eye(n),), {}, None) == 2 * n ** 3 * 6
-    assert operator_flops(aten.linalg_matrix_exp.default, (torch.zeros(n, n),), {}, None) == 0
-    assert operator_flops(aten.linalg_matrix_exp.default, (0.3 * torch.eye(n),), {}, None) == 2 * n ** 3 * 3
-
-
-def test_fft_flops_are_real_flops():
-    z = torch.randn(2, 8, dtype=torch.complex64)
-    assert count_operators(lambda: torch.fft.fft(z)).flops == 2 * 5 * 8 * 3  # not x4
-
-
-def test_fused_lstm_flops():
-    t, b, i, h = 3, 2, 5, 4
-    lstm = torch.nn.LSTM(i, h)
-    x = torch.randn(t, b, i)
-    count = count_operators(lambda: lstm(x)[0].sum().backward())
-    if "aten.mkldnn_rnn_layer" not in count.by_operator:
-        pytest.skip("torch took another LSTM path here")
-    assert count.flops_by_operator["aten.mkldnn_rnn_layer"] == 2 * t * b * 4 * h * (i + h)
-    assert count.flops_by_operator["aten.mkldnn_rnn_layer_backward"] == 2 * 2 * t * b * 4 * h * (i + h)
-
-
 def test_limit_formula():
-    assert limit_seconds(2e9, 1000, 1e10, 2e-6) == pytest.approx(0.2 + 0.002)
-    assert limit_seconds(0, 10, 1e9, 1e-6) == pytest.approx(1e-5)
+    # a GEMM of 2 GFLOP moving 1 MB (compute-bound: 0.2 s at 10 GFLOP/s), ten copies of 400 MB (0.4 s each at 1 GB/s)
+    costs = {(2e9, 1e6): 1, (0, 4e8): 10}
+    assert roofline_seconds(costs, 1e10, 1e9) == pytest.approx(0.2 + 10 * 0.4)
+    assert limit_seconds(costs, 11, 1e10, 1e9, 1e-3) == pytest.approx(4.2 + 11e-3)
+    assert limit_seconds(costs, 11, 1e10, 1e9, 1.0, overlapped=True) == pytest.approx(11.0)  # dispatch hides kernels
+    assert limit_seconds(costs, 11, 1e10, 1e9, 1e-3, overlapped=True) == pytest.approx(4.2)
+    assert limit_seconds({}, 10, 1e9, 1e9, 1e-6) == pytest.approx(1e-5)
+    # one operator both compute- and memory-heavy: the slower of the two, not their sum
+    assert roofline_seconds({(1e9, 3e9): 2}, 1e9, 1e9) == pytest.approx(2 * 3.0)
 
 
 def test_small_cell_row_is_sensible():
-    row = cell_limit("kru", 8, batch=2, length=3, repeats=1, gemm_flops_per_s=1e9, op_overhead_s=1e-6)
+    rates = dict(batch=2, length=3, repeats=1, gemm_flops_per_s=1e9, bytes_per_s=1e10, op_overhead_s=1e-6)
+    row = cell_limit("kru", 8, **rates)
     assert tuple(row) == COLUMNS and row["error"] == ""
     assert row["cell"] == "kru" and row["N"] == 8
-    assert row["ops_per_step"] > 0 and row["flops"] > 0 and row["measured_s"] > 0
+    assert row["ops_per_step"] > 0 and row["flops"] > 0 and row["bytes"] > 0 and row["measured_s"] > 0
+    assert row["bytes_per_s"] == 1e10
     ops = row["ops_per_step"] * 3
     assert ops == int(ops)
-    assert row["limit_s"] == pytest.approx(row["flops"] / 1e9 + ops * 1e-6)
+    roofline = row["limit_s"] - ops * 1e-6  # between the roofline of the totals and no overlap at all
+    assert max(row["flops"] / 1e9, row["bytes"] / 1e10) * (1 - 1e-12) <= roofline
+    assert roofline <= (row["flops"] / 1e9 + row["bytes"] / 1e10) * (1 + 1e-12)
     assert row["distance"] == pytest.approx(row["measured_s"] / row["limit_s"]) and row["distance"] > 0
+    # with one rate made unlimited, the roofline is exactly the other term of the totals
+    assert cell_limit("kru", 8, **rates | dict(bytes_per_s=math.inf))["limit_s"] == pytest.approx(
+        row["flops"] / 1e9 + ops * 1e-6)
+    assert cell_limit("kru", 8, **rates | dict(gemm_flops_per_s=math.inf))["limit_s"] == pytest.approx(
+        row["bytes"] / 1e10 + ops * 1e-6)
+
+
+def test_limit_counts_the_kru_backward_gemms():
+    # the fused KRU backward accumulates its factor gradients with in-place GEMMs (addmm_, baddbmm_): they are in
+    # the row's FLOPs, T·8·B·N·(p + q) for the two accumulators of a complex [p, q] pair
+    T, B, p, q = 3, 2, 2, 4
+    row = cell_limit("kru", p * q, options=dict(factors=[p, q], strategy="factored"), batch=B, length=T, repeats=1,
+                     gemm_flops_per_s=1e9, bytes_per_s=1e10, op_overhead_s=1e-6)
+    cell = uz.make_cell("kru", 10, p * q, factors=[p, q], strategy="factored")
+    x = torch.randn(T, B, 10)
+    count = count_operators(lambda: cell(x)[0].pow(2).mean().backward())
+    in_place = count.flops_by_operator["aten.addmm_"] + count.flops_by_operator["aten.baddbmm_"]
+    assert in_place == T * 8 * B * p * q * (p + q)
+    assert row["flops"] == count.flops
+
+
+def test_bad_rates_and_sizes_are_rejected_before_any_work():
+    with pytest.raises(ValueError, match="expected positive rates, got gemm_flops_per_s=0 and bytes_per_s=1000000000.0"):
+        roofline_seconds({(1, 1): 1}, 0, 1e9)
+    with pytest.raises(ValueError, match="bytes_per_s=-1"):
+        limit_seconds({}, 1, 1e9, -1, 1e-6)
+    with pytest.raises(ValueError, match="at least 1, got n=8, batch=0, length=5, repeats=2"):
+        limits.memory_bandwidth(8, 0, 5, repeats=2)
 
 
 def test_measured_rates_are_positive():
     assert 0 < limits.gemm_throughput(8, 6, repeats=2, min_seconds=0) < math.inf
+    assert 0 < limits.memory_bandwidth(8, 2, 5, repeats=2, min_seconds=0) < math.inf
     assert 0 < limits.operator_overhead(calls=5, blocks=3) < 1e-2
 
 
