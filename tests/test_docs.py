@@ -14,8 +14,19 @@ def test_the_docs_exist():
     assert {p.name for p in PAGES} >= {"README.md", "cell-contract.md", "conventions.md", "parameter-counting.md"}
 
 
+@pytest.fixture
+def registry_restored():
+    r"""A page may register an example cell; the registry is put back so no other test sees it."""
+    from urnn_zoo.cells import base
+
+    saved = dict(base._REGISTRY)
+    yield
+    base._REGISTRY.clear()
+    base._REGISTRY.update(saved)
+
+
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
-def test_examples_in_the_page_run_as_written(page):
+def test_examples_in_the_page_run_as_written(page, registry_restored):
     result = doctest.testfile(str(page), module_relative=False, optionflags=doctest.ELLIPSIS, verbose=False)
     assert result.failed == 0, f"{result.failed} of {result.attempted} examples in {page.name} failed (run " \
                                f"`python -m doctest {page}` to see them)"
