@@ -258,8 +258,8 @@ def _limits(args: argparse.Namespace) -> int:
     if args.format in ("text", "markdown"):
         print(f"limits of forward+backward of one sequence batch: B={args.batch_size}, T={args.length}, input "
               f"{args.input}, float32, loss out.pow(2).mean(), {args.device} ({torch.get_num_threads()} threads)\n"
-              "limit_s = flops / gemm_flops_per_s + ops_per_step * T * op_overhead_s; distance = measured_s / "
-              "limit_s (best of --repeats)\n")
+              "limit_s = sum over operators of max(flops / gemm_flops_per_s, bytes / bytes_per_s) + ops_per_step"
+              " * T * op_overhead_s; distance = measured_s / limit_s (best of --repeats)\n")
     print(_table(COLUMNS, rows, args.format))
     if out is not None and args.format in ("text", "markdown"):
         print(f"\nwrote {out}")
@@ -347,11 +347,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print summary.json as is")
     p.set_defaults(func=_show)
 
-    p = sub.add_parser("limits", help="each cell's estimated limit (GEMM FLOPs + per-operator overhead) and its "
-                       "distance to it", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-                       description="For each cell and N: FLOPs and operators of one forward+backward (counted by a "
-                       "TorchDispatchMode), measured GEMM FLOP/s and per-operator overhead, the limit FLOPs / "
-                       "GEMM rate + operators x overhead, the measured time and distance = measured / limit.")
+    p = sub.add_parser("limits", help="each cell's estimated limit (a roofline of FLOPs and bytes, plus "
+                       "per-operator overhead) and its distance to it",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                       description="For each cell and N: FLOPs, bytes moved and operators of one forward+backward "
+                       "(counted by a TorchDispatchMode; the C kernels report their own), measured GEMM FLOP/s, "
+                       "copy bandwidth and per-operator overhead, the limit (per operator the slower of FLOPs / "
+                       "GEMM rate and bytes / bandwidth, summed, plus operators x overhead), the measured time "
+                       "and distance = measured / limit.")
     p.add_argument("--cells", nargs="+", type=A.cell_name, default=None, metavar="CELL",
                    help="cells to measure (default: every registered cell)")
     p.add_argument("--hidden", type=A.positive_int, nargs="+", default=[512, 1024], metavar="N",
