@@ -1,4 +1,4 @@
-"""EURNN, tunable and FFT style (DESIGN §4b, reference §4): spanning, parameter counts, the layer algebra
+"""EURNN, tunable and FFT style (Jing et al., ICML 2017): spanning, parameter counts, the layer algebra
 against an independent dense reference, validation, and the cross-check against torch-eunn 0.2.1."""
 import math
 
@@ -26,7 +26,7 @@ def build(name, n, seed, dtype=F64, **options):
 
 # ----------------------------------------------------------------------------- an independent dense reference
 def unit(theta, phi):
-    r"""The mixing unit of DESIGN §4b, [[e^{iφ}cosθ, −e^{iφ}sinθ], [sinθ, cosθ]] (real rotation if φ is None)."""
+    r"""The paper's mixing unit, [[e^{iφ}cosθ, −e^{iφ}sinθ], [sinθ, cosθ]] (real rotation if φ is None)."""
     c, s = math.cos(theta), math.sin(theta)
     e = 1.0 if phi is None else complex(math.cos(phi), math.sin(phi))
     return [[e * c, -e * s], [s, c]]
@@ -54,8 +54,8 @@ def reference_matrix(cell):
             layers.append(dense_layer(n, pairs, th, None if ph is None else ph[l // 2], dtype))
     else:
         for k in range(n.bit_length() - 1):
-            s = n >> (k + 1)
-            pairs = [(i, i + s) for i in range(n) if not i & s]
+            s = n >> (k + 1)  # unit u = lo·(N/2s) + hi on (hi·2s + lo, + s): Jing et al.'s generate_index_fft
+            pairs = [(hi * 2 * s + lo, hi * 2 * s + lo + s) for lo in range(s) for hi in range(n // (2 * s))]
             layers.append(dense_layer(n, pairs, cell.theta[k], None if cell.phi is None else cell.phi[k], dtype))
     w = torch.eye(n, dtype=dtype)
     for f in layers:
@@ -154,7 +154,7 @@ def test_capacity_n_spans_the_group(n, complex_weights, seed):
 
 @pytest.mark.parametrize("n", [4, 6, 8])
 def test_d_last_as_in_the_original_code_loses_n_minus_1_dimensions(n):
-    # DESIGN §4b: with D applied last its phases duplicate the last layer's; measured 13 of 16, 31 of 36.
+    # Note [Why D first]: with D applied last its phases duplicate the last layer's; measured 13 of 16, 31 of 36.
     cell = build("eurnn", n, n, capacity=n)
     assert jacobian_rank(cell, d_last=True) == n * n - (n - 1)
 
@@ -165,7 +165,7 @@ def test_d_last_as_in_the_original_code_loses_n_minus_1_dimensions(n):
 def test_fft_style_parameter_counts(k, complex_weights):
     n = 2**k
     c = build("eurnn_fft", n, 0, complex_weights=complex_weights).parameter_count()
-    expected = n * k + n if complex_weights else (n // 2) * k  # DESIGN §3 table
+    expected = n * k + n if complex_weights else (n // 2) * k  # N/2 units x (θ, φ) x log2 N layers + N phases
     assert c.recurrent_dof == c.recurrent_stored == expected
 
 

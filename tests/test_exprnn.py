@@ -1,4 +1,5 @@
-"""expRNN (reference §6) through geotorch: the map, the inits, caching, and dynamic trivialization."""
+"""expRNN (Lezcano-Casado & Martínez-Rubio, ICML 2019) through geotorch: the map, the inits, caching, and dynamic
+trivialization."""
 import math
 
 import pytest
@@ -46,8 +47,8 @@ def test_w_is_the_transposed_map_of_the_skew_generator(n, seed, map_, init):
         for i in range(0, n - 1, 2):
             c, s = torch.cos(a[i, i + 1]), torch.sin(a[i, i + 1])
             phi[i : i + 2, i : i + 2] = torch.stack([torch.stack([c, s]), torch.stack([-s, c])])
-    else:
-        phi = torch.linalg.inv(torch.eye(n, dtype=F64) - a) @ (torch.eye(n, dtype=F64) + a)
+    else:  # expRNN's cayley_map: torch.solve(I − A, I + A) solves (I + A)·Y = I − A
+        phi = torch.linalg.inv(torch.eye(n, dtype=F64) + a) @ (torch.eye(n, dtype=F64) - a)
     torch.testing.assert_close(cell.base, torch.eye(n, dtype=F64), rtol=0, atol=0)
     torch.testing.assert_close(cell.recurrent_matrix().detach(), phi.T, rtol=0, atol=10 * n * EPS64)
     assert cell.unitarity_error().item() <= 10 * max(n, 2) * EPS64
@@ -57,8 +58,8 @@ def test_w_is_the_transposed_map_of_the_skew_generator(n, seed, map_, init):
 @settings(max_examples=10)
 @given(angle=st.floats(1e-4, 0.7), n=st.sampled_from([2, 5]))
 def test_small_generators_stay_exact(angle, n):
-    # Note [matrix_exp of a single matrix]: torch's unbatched matrix_exp loses up to 1.5e-10 (float64) for
-    # ‖A‖₁ in (3e-4, 0.048), the size of A early in training and after every re-base.
+    # Note [matrix_exp of a single matrix] (urnn_zoo.linalg): torch's single-matrix matrix_exp loses up to
+    # 1.9e-10 (float64) for ‖A‖₁ in (3.4e-4, 0.05], the size of A early in training and after every re-base.
     for dtype, bound in ((F64, 10 * n * EPS64), (torch.float32, 10 * n * torch.finfo(torch.float32).eps)):
         cell = build(n, 0, dtype=dtype)
         with torch.no_grad():
@@ -136,7 +137,7 @@ def test_state_dict_carries_base_and_step_counter():
 
 @pytest.mark.parametrize("map_", ["expm", "cayley"])
 def test_the_map_is_evaluated_once_per_forward(map_):
-    # DESIGN §9: the base class wraps forward in `parametrize.cached()`; geotorch's map must honour it.
+    # The base class wraps forward in `parametrize.cached()`; geotorch's map must honour it.
     cell = build(5, 0, map=map_)
     so = cell.recurrent_kernel.parametrizations.weight[0]
     calls, inner = [0], so.triv

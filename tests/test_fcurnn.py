@@ -52,7 +52,7 @@ def train(cell, steps, seed, lr=1e-2, stiefel_lr=1e-2, reproject_every=0):
 def test_counts_are_n_squared_dof_and_2n_squared_stored(parametrization, n):
     c = build(n, parametrization=parametrization).parameter_count()
     assert (c.recurrent_dof, c.recurrent_stored) == (n * n, 2 * n * n)
-    # template (DESIGN §3): complex V (2·N·n_in), N modReLU biases, the recurrent map
+    # the zoo's template: complex V (2·N·n_in), N modReLU biases, the recurrent map
     assert c.stored == 2 * n * n + 2 * n * N_IN + n
     assert build(n, parametrization=parametrization, learn_initial_state=True).parameter_count().stored == c.stored + 2 * n
 
@@ -117,7 +117,7 @@ def test_the_cayley_step_alone_descends_on_the_rnn_loss(seed, n):
 def test_float32_error_after_k_steps_stays_under_the_stated_bound(parametrization, seed):
     # Stated bound (N=16, 30 steps, error of the stored float32 W evaluated in double): 10·N·eps32 ≈ 1.9e-5.
     # cayley/matrix_exp recompute W from their parameter, so their error is one evaluation's rounding and does
-    # not grow; the Cayley step's error adds up like a random walk, ≈ √k times the rounding (DESIGN §8).
+    # not grow; the Cayley step's error adds up like a random walk, ≈ √k times the rounding.
     n, k = 16, 30
     cell = build(n, seed, torch.float32, parametrization=parametrization)
     train(cell, k, seed)
@@ -173,3 +173,33 @@ def test_bad_options_are_rejected():
         build(4, parametrization="householder")
     with pytest.raises(ValueError, match=r"init must be one of \('svd', 'identity'\), got 'haar'"):
         build(4, init="haar")
+
+
+def test_matrix_exp_state_dict_is_torch_orthogonals():
+    # Note [fcurnn parametrisations]: "matrix_exp" registers its own module (the zoo's expm) under the names of
+    # torch.nn.utils.parametrizations.orthogonal, so a state dict written with torch's module loads unchanged.
+    n = 4
+    torch_module = torch.nn.Module()
+    torch_module.weight = torch.nn.Parameter(torch.eye(n, dtype=torch.complex128))
+    torch.nn.utils.parametrizations.orthogonal(torch_module, "weight", orthogonal_map="matrix_exp")
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():  # a trained-looking state: a unitary base and a generator of norm ≈ 1
+        torch_module.parametrizations.weight[0].base.copy_(build(n, 3).recurrent_matrix())
+        x = 0.3 * torch.randn(n, n, dtype=torch.complex128, generator=g)
+        torch_module.parametrizations.weight.original.copy_(x)
+    cell = build(n, parametrization="matrix_exp")
+    saved = torch_module.state_dict()
+    assert set(saved) <= set(cell.state_dict())
+    cell.load_state_dict({**cell.state_dict(), **saved})
+    # same W from the same stored numbers, to the accuracy of torch's exponential at this norm (outside its
+    # faulty band, so both are accurate)
+    torch.testing.assert_close(cell.recurrent_matrix().detach(), torch_module.weight.detach(), rtol=0, atol=1e-14)
+
+
+def test_matrix_exp_rejects_a_non_unitary_assignment():
+    cell = build(3, parametrization="matrix_exp")
+    message = r"UnitaryExpm expects a unitary matrix \(max \|WᴴW − I\| <= .*\), got 3\.0e\+00"  # WᴴW − I = 3I
+    with pytest.raises(ValueError, match=message):
+        cell.weight = 2 * torch.eye(3, dtype=torch.complex128)
+    with pytest.raises(ValueError, match=r"UnitaryExpm expects a square \(n, n\) unitary matrix, got shape \(3, 2\)"):
+        cell.parametrizations.weight[0].right_inverse(torch.zeros(3, 2, dtype=torch.complex128))

@@ -1,4 +1,4 @@
-"""oRNN (reference §5, DESIGN §4b): W is the product of its m LAPACK-form reflectors, exactly orthogonal."""
+"""oRNN (Mhammedi et al., ICML 2017): W is the product of its m LAPACK-form reflectors, exactly orthogonal."""
 import pytest
 import torch
 from hypothesis import given, settings

@@ -23,7 +23,9 @@ def build(n, seed=0, dtype=torch.float64, **options):
 
 
 def explicit_w(cell):
-    r"""D₃ R₂ F⁻¹ D₂ Π R₁ F D₁ from dense factors, the DFT written from its definition (not torch.fft)."""
+    r"""D₃ R₂ F⁻¹ D₂ Π R₁ F D₁ from dense factors, the DFT written from its definition (not torch.fft),
+    each reflection as Arjovsky et al.'s code applies it to the state, I − 2 v̄ vᵀ/‖v‖² (its row form is
+    the paper's I − 2 v v*/‖v‖²)."""
     n = cell.hidden_size
     theta = cell.phases.detach().to(torch.float64)
     d = [torch.diag(torch.exp(1j * theta[j])) for j in range(3)]
@@ -33,7 +35,7 @@ def explicit_w(cell):
 
     def reflection(v):
         v = v.detach().to(torch.complex128).unsqueeze(-1)
-        return eye - 2 * (v @ v.mH) / (v.mH @ v)
+        return eye - 2 * (v.conj() @ v.mT) / (v.mH @ v)
 
     pi = eye[cell.perm]  # (Π h)_i = h_{perm[i]}
     r1, r2 = (reflection(v) for v in cell.reflections)

@@ -1,4 +1,5 @@
-"""scoRNN (reference §7): W = (I + A)⁻¹(I − A)·D, exact, and autograd reproduces scoRNN's own update rule."""
+"""scoRNN (Helfrich et al., ICML 2018): the column map is ((I + A)⁻¹(I − A)·D)ᵀ, exact, and autograd reproduces
+scoRNN's own update rule."""
 import pytest
 import torch
 from hypothesis import given, settings
@@ -33,7 +34,7 @@ def test_w_is_the_scaled_cayley_transform_by_a_dense_inverse(nr, seed):
     assert torch.equal(a, -a.T)
     assert (cell.d == -1).sum().item() == rho and (cell.d.abs() == 1).all()
     assert torch.linalg.det(d).item() == (-1) ** rho
-    expected = torch.linalg.inv(eye + a) @ (eye - a) @ d
+    expected = (torch.linalg.inv(eye + a) @ (eye - a) @ d).T  # the code's row-form W, transposed
     torch.testing.assert_close(cell.recurrent_matrix().detach(), expected, rtol=0, atol=10 * n * EPS64)
     assert torch.linalg.det(cell.recurrent_matrix()).item() == pytest.approx((-1) ** rho, abs=1e-12)
     assert cell.unitarity_error().item() <= 10 * n * EPS64
@@ -53,16 +54,17 @@ def test_default_rho_and_init(n, seed):
 
 
 def reference_loss(w, cell, x, target):
-    r"""The cell's forward written out with W as an explicit input (columns: h ← σ(W h + V x))."""
+    r"""The cell's forward written out as scoRNN's code runs it, with its row-form W an explicit input
+    (rows: h ← σ(x U + h W))."""
     h, outs = torch.zeros(x.shape[1], cell.hidden_size, dtype=x.dtype), []
     for x_t in x:
-        h = modrelu(x_t @ cell.input.weight.T + h @ w.T, cell.act.bias.detach())
+        h = modrelu(x_t @ cell.input.weight.T + h @ w, cell.act.bias.detach())
         outs.append(h)
     return (torch.stack(outs) - target).pow(2).mean()
 
 
 def scornn_gradient(a, w, d, g):
-    r"""scoRNN's closed form (``Cayley_Transform_Deriv``): Vᵀ − V with V = (I + A)⁻ᵀ G (D + Wᵀ)."""
+    r"""scoRNN's closed form (``Cayley_Transform_Deriv``): Vᵀ − V, V = (I + A)⁻ᵀ G (D + Wᵀ), W its row form."""
     eye = torch.eye(a.shape[0], dtype=a.dtype)
     v = torch.linalg.solve((eye + a).T, g @ (torch.diag(d) + w.T))
     return v.T - v

@@ -1,8 +1,10 @@
-r"""EURNN: the efficient unitary RNN (Jing et al., ICML 2017; DESIGN §4b, reference §4), tunable and FFT style.
+r"""EURNN: the efficient unitary RNN (Jing et al., ICML 2017, arXiv 1612.05231), tunable and FFT style.
 
 h_t = modReLU(W h_{t−1} + V x_t) with W = F_L ⋯ F_1 · D: D = diag(e^{iω}) is applied first, then L layers of
-disjoint 2x2 mixing units [[e^{iφ}cosθ, −e^{iφ}sinθ], [sinθ, cosθ]] (phase on the output side). The real
-variant uses rotations [[cosθ, −sinθ], [sinθ, cosθ]] and no D. Both are exact by construction.
+disjoint 2x2 mixing units [[e^{iφ}cosθ, −e^{iφ}sinθ], [sinθ, cosθ]] (the paper's unit, phase on the output
+side). The real variant uses rotations [[cosθ, −sinθ], [sinθ, cosθ]] and no D. Both are exact by construction.
+The layer order, the pairs and which angle drives which unit are those of Jing et al.'s code (EUNN-TF); the
+complex unit's phase side and D first are deliberate departures from that code (Note [Why D first]).
 """
 from __future__ import annotations
 
@@ -44,11 +46,13 @@ AUTO_DENSE_N_PER_LAYER = 32
 # units. D folds into the first layer: F_1 D h = (a_1 ⊙ d) ⊙ h + (b_1 ⊙ d[perm_1]) ⊙ h[perm_1].
 #
 # Note [Why D first]
-# The phases of the units and D must sit on opposite sides. With this unit (phase on the output side) and D
-# applied last, the last layer's phases duplicate D's: the map angles -> W loses N−1 dimensions and capacity N
-# does not span U(N) (Jacobian rank 13 of 16 at N = 4). With D first the rank is full (DESIGN §4b;
-# tests/test_eurnn.py). Jing et al.'s TF code is the mirror image: its unit [[cosθ, −e^{iφ}sinθ],
-# [sinθ, e^{iφ}cosθ]] has the phase on the input side, and it applies D last, which also spans.
+# The phases of the units and D must sit on opposite sides. With the paper's unit (phase on the output side)
+# and D applied last, the last layer's phases duplicate D's: the map angles -> W loses N−1 dimensions and
+# capacity N does not span U(N) (Jacobian rank 13 of 16 at N = 4). With D first the rank is full
+# (tests/test_eurnn.py). Jing et al.'s TF code is the mirror image: its unit [[cosθ, −e^{iφ}sinθ],
+# [sinθ, e^{iφ}cosθ]] has the phase on the input side, and it applies D last, which also spans. The zoo keeps
+# the paper's unit and therefore applies D first: for the same angles its complex W is not the code's (the two
+# departures are pinned in tests/test_original_maps.py); the real variant (no phase, no D) is the code's map.
 #
 # Note [Banded form of the tunable layers]
 # Each tunable layer moves a coordinate by at most one place, so W = F_L ⋯ F_1 D is banded:
@@ -201,7 +205,7 @@ class _EUNNCell(RecurrentCell):
         self.h0 = nn.Parameter(torch.zeros(hidden_size, dtype=self.state_dtype, device=device)) if h0 else None
 
     def _angle(self, *shape: int) -> nn.Parameter:
-        # reference §4: every angle (θ, φ, ω) is drawn from U(−π, π)
+        # every angle (θ, φ, ω) is drawn from U(−π, π), as EUNN-TF's `phase_init` (±3.14)
         return nn.Parameter(torch.empty(*shape, **self._factory).uniform_(-math.pi, math.pi))
 
     def _coefficients(self) -> tuple[Tensor, Tensor]:
@@ -285,11 +289,24 @@ def _check_even(what: str, value, name: str) -> None:
 
 
 class EURNN(_EUNNCell):
-    r"""Tunable-style EURNN: L layers alternating pairs (0,1),(2,3),… and (1,2),(3,4),… (reference §4).
+    r"""Tunable-style EURNN (Jing et al., ICML 2017, arXiv 1612.05231): L layers alternating pairs
+    (0,1),(2,3),… and (1,2),(3,4),…, the first kind first.
 
     The second kind leaves coordinates 0 and N−1 alone (non-periodic, as in the paper; torch-eunn wraps
-    around instead). With capacity L = N and complex weights the map spans U(N) (real: SO(N)),
-    Note [Why D first]. The output is [Re h; Im h] (DESIGN §2); the original code reads out Re h only.
+    around instead). Layer 2l uses ``theta_a[l]`` (unit u on (2u, 2u+1)), layer 2l+1 ``theta_b[l]`` (unit u on
+    (2u+1, 2u+2)), as in Jing et al.'s code. With capacity L = N and complex weights the map spans U(N)
+    (real: SO(N)), Note [Why D first].
+
+    Departures from Jing et al.'s code (EUNN-TF), all deliberate:
+
+    - the complex unit is the paper's [[e^{iφ}cosθ, −e^{iφ}sinθ], [sinθ, cosθ]] (the code's has the phase on
+      the other column, [[cosθ, −e^{iφ}sinθ], [sinθ, e^{iφ}cosθ]]), and D is applied first, W = F_L⋯F_1·D
+      (the code applies it last), Note [Why D first];
+    - modReLU: the code adds 0.01 to |z| in both the numerator and the denominator,
+      ReLU(|z| + 0.01 + b)·z/(|z| + 0.01) (real form: sign(z)·ReLU(|z| + 0.01 + b)); the zoo's is
+      ReLU(m + b)·z/(m + ε) with m = sqrt(|z|² + ε), whose ``eps`` cannot express the code's form (the real
+      form can: it is the code's with b shifted by 0.01);
+    - the output is [Re h; Im h], as for every complex cell of the zoo; the code reads out Re h only.
 
     Args:
         input_size: n_in.
@@ -345,12 +362,15 @@ class EURNN(_EUNNCell):
 
 
 class EURNNFFT(_EUNNCell):
-    r"""FFT-style EURNN: log2 N butterfly layers, N/2 units each (reference §4).
+    r"""FFT-style EURNN: log2 N butterfly layers, N/2 units each (Jing et al., ICML 2017, arXiv 1612.05231).
 
-    Layer k (applied k-th, after D) pairs i with i + N/2^{k+1} for every i whose bit N/2^{k+1} is clear,
-    the stride order of Jing et al.'s code (first stride N/2, last 1); unit u of a layer is the u-th such i in
-    ascending order. Recurrent dof N·log2 N + N (complex) or (N/2)·log2 N (real). The output is
-    [Re h; Im h] (DESIGN §2); the original code reads out Re h only.
+    Layer k (applied k-th, after D) pairs i with i + s, s = N/2^{k+1}, for every i whose bit s is clear, the
+    stride order of Jing et al.'s code (first stride N/2, last 1). Writing i = hi·2s + lo (0 ≤ lo < s), the
+    pair is unit u = lo·(N/2s) + hi of the layer's angles, the numbering of the code's ``generate_index_fft``
+    (for N = 8, the stride-2 layer's units are (0, 2), (4, 6), (1, 3), (5, 7)). Recurrent dof
+    N·log2 N + N (complex) or (N/2)·log2 N (real). Units, D and modReLU depart from the code as
+    :class:`EURNN` says. The output is [Re h; Im h], as for every complex cell of the zoo; the original code
+    reads out Re h only.
 
     Args:
         input_size: n_in.
@@ -384,10 +404,10 @@ class EURNNFFT(_EUNNCell):
         n = self.hidden_size
         a, b = unit_coefficients(self.theta, self.phi)  # (layers, N/2, 2)
         a_rows, b_rows = [], []
-        for k in range(self.theta.shape[0]):  # layer k: unit u = (hi, lo) acts on hi·2s + lo and that + s
+        for k in range(self.theta.shape[0]):  # layer k: unit u = lo·(N/2s) + hi acts on hi·2s + lo and that + s
             s = n >> (k + 1)
-            a_rows.append(a[k].reshape(-1, s, 2).transpose(1, 2).reshape(n))
-            b_rows.append(b[k].reshape(-1, s, 2).transpose(1, 2).reshape(n))
+            a_rows.append(a[k].reshape(s, -1, 2).permute(1, 2, 0).reshape(n))
+            b_rows.append(b[k].reshape(s, -1, 2).permute(1, 2, 0).reshape(n))
         return torch.stack(a_rows), torch.stack(b_rows)
 
     def recurrent_parameters(self) -> list[nn.Parameter]:

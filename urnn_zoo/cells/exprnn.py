@@ -1,8 +1,9 @@
-r"""expRNN and its dynamic trivialization (Lezcano-Casado & Martínez-Rubio, ICML 2019; Lezcano-Casado, NeurIPS
-2019; reference §6), through geotorch.
+r"""expRNN and its dynamic trivialization (Lezcano-Casado & Martínez-Rubio, ICML 2019, arXiv 1901.08428;
+Lezcano-Casado, NeurIPS 2019, arXiv 1909.09501), through geotorch.
 
-h_t = modReLU(W h_{t−1} + V x_t), W = (B·φ(A))ᵀ with A skew-symmetric, φ = expm or Cayley, B a fixed
-orthogonal base (I unless re-based), real throughout.
+h_t = modReLU(W h_{t−1} + V x_t), W = (B·φ(A))ᵀ with A skew-symmetric, φ = expm or the Cayley map
+(I + A)⁻¹(I − A), B a fixed orthogonal base (I unless re-based), real throughout: the original code applies
+B·φ(A) to row vectors (Note [expRNN orientation]).
 """
 from __future__ import annotations
 
@@ -13,17 +14,23 @@ from torch.nn.utils import parametrize
 
 from urnn_zoo.activations import ModReLU
 from urnn_zoo.cells.base import SKEW_INITS as INITS, DenseStepCell, skew_init
+from urnn_zoo.linalg import expm  # re-exported: the zoo's one accurate matrix exponential
 
 __all__ = ["ExpRNN", "expm", "cayley_map", "MAPS"]
 
 
 # Note [expRNN orientation]
-# expRNN's code (reference §6) stores a raw N x N matrix R, takes A = triu(R, 1) − triu(R, 1)ᵀ, forms
-# B_row = base·φ(A) and applies it to row vectors, h·B_row. We keep exactly that: geotorch's `SO` manifold
-# with `lower=False` reads the strictly upper part of its free matrix and returns base @ φ(A) (the same
-# order), and `recur` computes h @ B_row. The map applied to column vectors, `recurrent_matrix()`, is therefore
-# W = B_rowᵀ. Same parameter, same base, same re-basing as the original, so every optimizer follows the same
-# trajectory. (geotorch.orthogonal would instead put the base on the other side of the column map.)
+# expRNN's code (Lezcano/expRNN, `orthogonal.py`) stores a raw N x N matrix R, takes A = triu(R, 1) − triu(R, 1)ᵀ,
+# forms B_row = base·φ(A) and applies it to row vectors, h·B_row. Its φ are `expm` and `cayley_map`, the latter
+# `torch.solve(I − A, I + A)`, which solves (I + A)·Y = I − A: φ(A) = (I + A)⁻¹(I − A). We keep exactly that:
+# geotorch's `SO` manifold with `lower=False` reads the strictly upper part of its free matrix and returns
+# base @ φ(A) (the same order), and `recur` computes h @ B_row. The map applied to column vectors,
+# `recurrent_matrix()`, is therefore W = B_rowᵀ: with base I, W = φ(A)ᵀ = expm(A)ᵀ = expm(−A), or
+# ((I + A)⁻¹(I − A))ᵀ = (I − A)⁻¹(I + A). For A = [[0, 0.5], [−0.5, 0]] the Cayley map gives
+# B_row = [[0.6, −0.8], [0.8, 0.6]] and W = [[0.6, 0.8], [−0.8, 0.6]]. Same parameter, same base, same re-basing
+# as the original, so every optimizer follows the same trajectory (tests/test_original_maps.py). (A Cayley map
+# written the other way round, (I − A)⁻¹(I + A), would run the original on −A: mirrored initialisation and
+# trajectory. geotorch.orthogonal would instead put the base on the other side of the column map.)
 
 # Note [expRNN dynamic trivialization]
 # With `rebase_every = K > 0` the cell re-bases after every K optimizer steps (`on_optimizer_step`): the
@@ -35,38 +42,26 @@ __all__ = ["ExpRNN", "expm", "cayley_map", "MAPS"]
 # buffer, so a resumed run keeps its phase. K = 0 (default) is static expRNN: base I for ever.
 
 
-# Note [matrix_exp of a single matrix]
-# In torch 2.13 `torch.linalg.matrix_exp` of one unbatched matrix takes a degree-8 Taylor path with a wrong x⁷
-# coefficient (pytorch/pytorch#196592) when ‖A‖₁ is in about (3e-4, 0.048) in float64 or (0.05, 0.58) in
-# float32: measured entry errors up to 1.5e-10 (float64) and 2.5e-5 (float32) on 2x2 rotations, exactly the
-# small generators of early training and of every re-base. Its batched kernel is correct, and its backward
-# (an exponential of a 2N x 2N block matrix) then is batched too; so we exponentiate the batch [A, 0]. The
-# zero matrix costs one identity; fwd+bwd time at N = 512 is unchanged within noise.
-
-
 def cayley_map(a: Tensor) -> Tensor:
-    r"""expRNN's Cayley map (I − A)⁻¹(I + A) (``trivializations.py``; geotorch's own uses A/2).
+    r"""expRNN's Cayley map φ(A) = (I + A)⁻¹(I − A), by one dense solve.
+
+    Lezcano-Casado & Martínez-Rubio (ICML 2019, arXiv 1901.08428), ``trivializations.py``: ``torch.solve(I − A,
+    I + A)`` solves (I + A)·Y = I − A. geotorch's own "cayley" is a different map, (I + A/2)(I − A/2)⁻¹.
+
+    Args:
+        a: (..., n, n) skew-symmetric (then I + A is invertible: its eigenvalues are 1 + iλ).
+
+    Returns:
+        The orthogonal (..., n, n) φ(A), differentiable in ``a``.
 
     Example:
-        >>> a = torch.tensor([[0.0, 1.0], [-1.0, 0.0]])
+        >>> a = torch.tensor([[0.0, 0.5], [-0.5, 0.0]])
         >>> cayley_map(a)
-        tensor([[ 0.,  1.],
-                [-1.,  0.]])
+        tensor([[ 0.6000, -0.8000],
+                [ 0.8000,  0.6000]])
     """
     eye = torch.eye(a.shape[-1], dtype=a.dtype, device=a.device)
-    return torch.linalg.solve(eye - a, eye + a)
-
-
-def expm(a: Tensor) -> Tensor:
-    r"""The matrix exponential, through torch's batched kernel (Note [matrix_exp of a single matrix]).
-
-    Example:
-        >>> a = torch.tensor([[0.0, -0.04], [0.04, 0.0]], dtype=torch.float64)
-        >>> w = expm(a)
-        >>> torch.dist(w.T @ w, torch.eye(2, dtype=torch.float64)).item() < 1e-15
-        True
-    """
-    return torch.linalg.matrix_exp(torch.stack([a, torch.zeros_like(a)]))[0]
+    return torch.linalg.solve(eye + a, eye - a)
 
 
 MAPS = {"expm": expm, "cayley": cayley_map}
@@ -79,7 +74,8 @@ class ExpRNN(DenseStepCell):
         input_size: n_in.
         hidden_size: N.
         dtype, device: of the parameters.
-        map: ``"expm"`` (default) or ``"cayley"`` (expRNN's (I − A)⁻¹(I + A)), the trivialization φ.
+        map: ``"expm"`` (default; :func:`urnn_zoo.linalg.expm`) or ``"cayley"`` (expRNN's (I + A)⁻¹(I − A),
+            :func:`cayley_map`), the trivialization φ; W = (base·φ(A))ᵀ (Note [expRNN orientation]).
         init: ``"henaff"`` (default) or ``"cayley"``, the init of A (:func:`skew_init`).
         rebase_every: K > 0 re-bases every K optimizer steps (dtriv, Note [expRNN dynamic trivialization]);
             0 (default) is static.

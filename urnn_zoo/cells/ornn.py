@@ -1,6 +1,7 @@
-r"""oRNN: the orthogonal RNN of m Householder reflections (Mhammedi et al., ICML 2017; DESIGN §4b, reference §5).
+r"""oRNN: the orthogonal RNN of m Householder reflections (Mhammedi et al., ICML 2017, arXiv 1612.00188).
 
-h_t = f(W h_{t−1} + V x_t + b), W = H_1 H_2 ⋯ H_m, each H_k = I − τ_k v_k v_kᵀ a reflection, real throughout.
+h_t = f(W h_{t−1} + V x_t + b), W = H_1 H_2 ⋯ H_m, each H_k = I − τ_k v_k v_kᵀ a reflection, real throughout,
+applied to column vectors as the original code does (Note [oRNN reflectors in LAPACK form]).
 """
 from __future__ import annotations
 
@@ -18,17 +19,22 @@ __all__ = ["ORNN", "reflector_taus", "reflector_product", "init_reflectors", "IN
 INITS = ("qr", "uniform")
 METHODS = ("wy", "householder_product")
 ACTIVATIONS = ("leaky_relu", "tanh", "modrelu")
-LEAKY_SLOPE = 0.1  # the original's leaky_relu (reference §5)
+LEAKY_SLOPE = 0.1  # the original's leaky_relu (`RNN_models.py`)
 
 # Note [oRNN reflectors in LAPACK form]
 # Reflector k is v_k = e_k + (free entries strictly below row k), the LAPACK convention of
-# `torch.linalg.householder_product` (DESIGN §4b): an implicit 1 on the diagonal, zeros above it. A true
-# reflection needs τ_k = 2/‖v_k‖² = 2/(1 + ‖v_k below‖²), so τ is a function of v, not a parameter, and
-# W = H_1⋯H_m is orthogonal for every value of the parameters: exact under any optimizer, nothing to project.
-# Reflector k has n − k free entries, so m reflectors have n·m − m(m+1)/2 (DESIGN §3). The paper counts one
-# more per reflector (an unnormalised u_k, reference §5: n·m − m(m−1)/2); that entry only sets the scale of
-# u_k, which a reflection ignores. With m = n the last reflector has no free entry: H_n = diag(1, …, 1, −1),
-# the original's "last coordinate times U[−1, −1]" with U[−1, −1] = −1. det W = (−1)^m always.
+# `torch.linalg.householder_product`: an implicit 1 on the diagonal, zeros above it. A true reflection needs
+# τ_k = 2/‖v_k‖² = 2/(1 + ‖v_k below‖²), so τ is a function of v, not a parameter, and W = H_1⋯H_m is
+# orthogonal for every value of the parameters: exact under any optimizer, nothing to project. Reflector k has
+# n − k free entries, so m reflectors have n·m − m(m+1)/2. The paper counts one more per reflector (an
+# unnormalised u_k: n·m − m(m−1)/2); that entry only sets the scale of u_k, which a reflection ignores.
+# Orientation: the original (zmhammedi/Orthogonal_RNN, `C_fun.F`) applies H(U) to the column-vector state,
+# the last column of U first: H(U) h = H_1(H_2(⋯H_m h)) with H_k = I − 2 u_k u_kᵀ, u_k the unit-norm column k
+# of its lower-triangular U. That is our W = H_1⋯H_m with v_k = u_k/u_kk, no transposition. With m = n the
+# original's last column has one entry, ±1, and it multiplies the last coordinate by it (before the other
+# n − 1 reflections); our last reflector has no free entry and is H_n = diag(1, …, 1, −1), the original with
+# U[−1, −1] = −1, so det W = (−1)^m always. The original draws that sign at random at init and keeps it: its
+# runs with U[−1, −1] = +1 (det (−1)^(n−1)) are ours with m = n − 1 (tests/test_original_maps.py).
 # We store an (n, m) matrix and read its strictly lower part; the unused entries get no gradient.
 
 # Note [oRNN compact WY]
@@ -91,7 +97,7 @@ def init_reflectors(n: int, m: int, init: str = "qr", generator: torch.Generator
 
     ``"qr"``: the reflectors of a Householder QR of an n x m Gaussian matrix (``torch.geqrf``): a random
     orthogonal W whose reflectors all have ‖v_k below‖ ≤ 1, well scaled for the LAPACK chart.
-    ``"uniform"``: the original's init (reference §5: tril of N(0, σ²), unit columns), each reflector's direction
+    ``"uniform"``: the original's init (tril of N(0, 0.01²), unit columns), each reflector's direction
     uniform on its sub-sphere, written in LAPACK form v = u/u_k. The ratio is heavy-tailed (median ‖v‖ ≈ 21,
     max ≈ 9e3 measured at n = 512): such reflectors barely move under Adam, whose steps are lr per entry.
 
@@ -109,7 +115,7 @@ def init_reflectors(n: int, m: int, init: str = "qr", generator: torch.Generator
 
 
 class ORNN(DenseStepCell):
-    r"""Orthogonal RNN with m Householder reflections (reference §5).
+    r"""Orthogonal RNN with m Householder reflections (Mhammedi et al., ICML 2017, arXiv 1612.00188).
 
     h_t = f(W h_{t−1} + V x_t + b) with W = H_1⋯H_m (Note [oRNN reflectors in LAPACK form]); W is applied to
     column vectors as written, the original's orientation (H(U) h).
@@ -122,7 +128,7 @@ class ORNN(DenseStepCell):
         init: ``"qr"`` (default) or ``"uniform"`` (the original's distribution), see :func:`init_reflectors`.
         method: ``"wy"`` (default) or ``"householder_product"``, the same W (Note [oRNN compact WY]).
         activation: ``"leaky_relu"`` (default, slope 0.1, the original's default in ``loop_jobs.sh``),
-            ``"tanh"``, or ``"modrelu"`` (the real form of DESIGN §3; the original's modReLU instead pairs
+            ``"tanh"``, or ``"modrelu"`` (the real form sign(z)·ReLU(|z| + b); the original's modReLU instead pairs
             coordinates as complex numbers). leaky_relu and tanh have their own bias b (0 at init, as the
             original); with modrelu, its per-unit bias is the recurrence's only bias (0 at init).
         learn_initial_state: learn h_0, initialised U(±√(3/(2N))) as the original (default True; adds N reals).

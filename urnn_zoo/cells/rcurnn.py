@@ -1,6 +1,7 @@
-r"""Restricted-capacity uRNN (Arjovsky, Shah, Bengio; ICML 2016; reference §3).
+r"""Restricted-capacity uRNN (Arjovsky, Shah, Bengio; ICML 2016, arXiv 1511.06464).
 
-h_t = modReLU(W h_{t−1} + V x_t), W = D₃ R₂ F⁻¹ D₂ Π R₁ F D₁ with 7N real parameters and O(N log N) per step.
+h_t = modReLU(W h_{t−1} + V x_t), W = D₃ R₂ F⁻¹ D₂ Π R₁ F D₁ with 7N real parameters and O(N log N) per
+step, each factor as the authors' code applies it to the state (Note [RC-uRNN factors]).
 """
 from __future__ import annotations
 
@@ -19,23 +20,28 @@ __all__ = ["RCuRNN", "restricted_unitary_apply", "AUTO_DENSE_MAX_N"]
 STRATEGIES = ("auto", "fft", "dense")
 
 # Note [RC-uRNN factors]
-# Column convention, applied right to left to each state h:
-#   D₁ = diag(e^{iθ₁})                       (phases, `phases[0]`)
-#   F  = the unitary DFT, torch.fft.fft(·, norm="ortho") (Arjovsky's code divides the FFT by √N)
-#   R₁ = I − 2 v₁ v₁^H / ‖v₁‖²               (complex reflection, `reflections[0]`)
-#   Π  : (Π h)_i = h_{perm[i]}               (fixed permutation, buffer `perm`)
-#   D₂, F⁻¹ (torch.fft.ifft(·, norm="ortho")), R₂, D₃.
+# Column convention, applied right to left to each state h, each factor as Arjovsky et al.'s code
+# (amarshah/complex_RNN, `models.py`) applies it to its state:
+#   D₁ = diag(e^{iθ₁})                       (phases, `phases[0]`; `times_diag`)
+#   F  = the unitary DFT, torch.fft.fft(·, norm="ortho") (`do_fft`: cufft divided by √N)
+#   R₁ = I − 2 v̄₁ v₁ᵀ / ‖v₁‖²                (`reflections[0]`; `times_reflection`, below)
+#   Π  : (Π h)_i = h_{perm[i]}               (fixed permutation, buffer `perm`; `vec_permutation`)
+#   D₂, F⁻¹ (torch.fft.ifft(·, norm="ortho"); `do_ifft`), R₂, D₃.
+# The paper writes the reflection R = I − 2 v v*/‖v‖². The code keeps the state as a real row [Re h, Im h] and
+# its `times_reflection` computes h − 2 (vᵀh) v̄ /‖v‖² (no conjugate in the inner product): that is the row
+# form h·R of the paper's R, so the map its state sees is Rᵀ = I − 2 v̄ vᵀ/‖v‖², the reflection along v̄.
+# We apply that one, so the same stored v gives the same W, initialisation and trajectory as the code
+# (tests/test_original_maps.py); along v instead, the run would be the code's run on v̄.
 # Every factor is unitary, so W is unitary for any parameter values: Adam or RMSprop keep it exact, and the
 # float32 error is rounding of one forward, not accumulated drift. Parameters: 3N phases + 2 complex vectors
-# of N (2·2N reals) = 7N (DESIGN §3); a reflection depends on v only up to scale, which is not subtracted.
-# Arjovsky's Theano code applies the same sequence of operations to a row-vector state; its reflection step
-# computes h − 2 (h·v) v̄ /‖v‖², i.e. it reflects along v̄: the same family under the relabelling v -> v̄.
-# Its optional per-unit `scale` (non-unitary, with a penalty) is not part of the paper's model and is omitted.
+# of N (2·2N reals) = 7N; a reflection depends on v only up to scale, which is not subtracted.
+# The code's optional per-unit `scale` (non-unitary, with a penalty) is not part of the paper's model and is
+# omitted.
 #
 # Note [RC-uRNN compute strategy]
 # "fft" applies the eight factors per step (about ten torch operators: O(N log N) arithmetic). "dense" forms
 # W^T once per forward by applying the map to the identity (O(N² log N), once) and runs one addmm per step:
-# below N ≈ 1024 the per-operator overhead dominates (DESIGN §11), so dense is faster for small N. "auto"
+# below N ≈ 1024 the per-operator overhead dominates, so dense is faster for small N. "auto"
 # picks dense up to AUTO_DENSE_MAX_N. Measured on the 2-core CPU class, one thread, forward+backward, T=50,
 # B=50 (fft vs dense, ms): N=64 97/50, 128 126/107, 256 209/256, 512 304/666, 1024 727/3099.
 AUTO_DENSE_MAX_N = 128
@@ -46,23 +52,23 @@ def restricted_unitary_apply(h: Tensor, ctx: tuple[Tensor, ...]) -> Tensor:
 
     Args:
         h: complex (B, N); row b is the column vector h_b.
-        ctx: ``(d, vc, nw, perm)`` from :meth:`RCuRNN.factors`: d (3, N) unit phases, vc (2, N, 1) conj(v),
-            nw (2, 1, N) −2v/‖v‖², perm (N,) indices.
+        ctx: ``(d, vt, nw, perm)`` from :meth:`RCuRNN.factors`: d (3, N) unit phases, vt (2, N, 1) v,
+            nw (2, 1, N) −2v̄/‖v‖², perm (N,) indices.
 
     Returns:
         complex (B, N) whose row b is W h_b.
     """
-    d, vc, nw, perm = ctx
+    d, vt, nw, perm = ctx
     h = torch.fft.fft(h * d[0], norm="ortho")
-    h = torch.addmm(h, h @ vc[0], nw[0])  # h − (v^H h) · 2v/‖v‖²
+    h = torch.addmm(h, h @ vt[0], nw[0])  # h − (vᵀh) · 2v̄/‖v‖² (Note [RC-uRNN factors])
     h = h.index_select(-1, perm) * d[1]
     h = torch.fft.ifft(h, norm="ortho")
-    h = torch.addmm(h, h @ vc[1], nw[1])
+    h = torch.addmm(h, h @ vt[1], nw[1])
     return h * d[2]
 
 
 class RCuRNN(RecurrentCell):
-    r"""Restricted-capacity unitary RNN (reference §3): a product of diagonal, reflection, DFT and
+    r"""Restricted-capacity unitary RNN (Arjovsky et al. 2016): a product of diagonal, reflection, DFT and
     permutation factors, complex state, modReLU, [Re h; Im h] readout.
 
     Args:
@@ -76,11 +82,13 @@ class RCuRNN(RecurrentCell):
         strategy: ``"auto"`` (default), ``"fft"`` or ``"dense"`` (Note [RC-uRNN compute strategy]).
         eps: modReLU's ε.
         learn_initial_state: learn h_0 (2N reals, U(±√(3/(2N))) per part as in the paper, E‖h_0‖² = 1);
-            off by default (DESIGN §3 template).
+            off by default (the zoo's parameter-count template has no initial state).
 
-    Init (paper): phases U(−π, π), reflection vectors' real and imaginary parts U(−1, 1), modReLU bias 0
-    as the paper says (the code draws U(±0.01); Note [modReLU at a zero state] in ``activations``). The code itself draws phases Glorot-uniform (±√(6/(N+3)));
-    the paper's U(−π, π) is used here.
+    Init: phases U(−π, π), as the paper and both original codes (Arjovsky's ``models.py``, Wisdom's
+    ``initialize_unitary``) draw them. Reflection vectors: real and imaginary parts U(−1, 1) as the paper
+    says; both codes draw them Glorot-uniform instead, U(±√(6/(2 + 2N))) per real (a reflection does not
+    depend on the scale of v, but the size of an optimizer's steps relative to v does). modReLU bias 0 as the paper says
+    (the codes draw U(±0.01); Note [modReLU at a zero state] in ``activations``).
 
     Example:
         >>> cell = RCuRNN(3, 16)
@@ -133,12 +141,12 @@ class RCuRNN(RecurrentCell):
         return self.strategy == "dense"
 
     def factors(self) -> tuple[Tensor, ...]:
-        r"""The per-forward tensors of :func:`restricted_unitary_apply`: (d, vc, nw, perm)."""
+        r"""The per-forward tensors of :func:`restricted_unitary_apply`: (d, vt, nw, perm)."""
         d = torch.polar(torch.ones_like(self.phases), self.phases)
         v = self.reflections
         sq_norm = torch.view_as_real(v).pow(2).sum((-1, -2))  # ‖v‖², real (2,)
-        nw = (v * (-2.0 / sq_norm).unsqueeze(-1)).unsqueeze(-2)
-        return d, v.conj().unsqueeze(-1), nw, self.perm
+        nw = (v.conj() * (-2.0 / sq_norm).unsqueeze(-1)).unsqueeze(-2)
+        return d, v.unsqueeze(-1), nw, self.perm
 
     def prepare(self):
         ctx = self.factors()

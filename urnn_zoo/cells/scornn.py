@@ -1,7 +1,8 @@
-r"""scoRNN: the scaled Cayley orthogonal RNN (Helfrich, Willmott, Ye, ICML 2018; reference §7).
+r"""scoRNN: the scaled Cayley orthogonal RNN (Helfrich, Willmott, Ye, ICML 2018, arXiv 1707.09520).
 
-h_t = modReLU(W h_{t−1} + V x_t), W = (I + A)⁻¹(I − A)·D with A skew-symmetric and D a fixed diagonal of ±1
-with ρ entries −1, real throughout.
+h_t = modReLU(W h_{t−1} + V x_t), W = ((I + A)⁻¹(I − A)·D)ᵀ with A skew-symmetric and D a fixed diagonal of
+±1 with ρ entries −1, real throughout: the original code forms (I + A)⁻¹(I − A)·D and multiplies row vectors
+by it (Note [scoRNN orientation]).
 """
 from __future__ import annotations
 
@@ -14,19 +15,23 @@ from urnn_zoo.cells.base import DenseStepCell, skew_init
 __all__ = ["ScoRNN", "scaled_cayley", "scaling_diagonal"]
 
 # Note [scoRNN orientation]
-# The paper writes W = (I + A)⁻¹(I − A)D; the code forms that same matrix and applies it to row vectors, h·W
-# (reference §12.5, SpartinStuff/scoRNN#1), so the map its state really sees is Wᵀ = D·(I + Aᵀ)⁻¹(I − Aᵀ), with
-# D applied last. We apply the paper's W to column vectors, D first. The two families of matrices coincide
-# (Cay(A)·D = D·Cay(DAD)); only the coordinates of A differ.
+# The paper writes W = (I + A)⁻¹(I − A)D; the code (SpartinStuff/scoRNN, `makeW` and `scoRNNCell`) forms that
+# same matrix, call it W_row, and multiplies row vectors by it, state·W_row. We keep the code: `prepare`
+# returns W_row for the row-batched step h @ W_row, and the map applied to column vectors, `recurrent_matrix()`,
+# is W_rowᵀ = D(I + A)(I − A)⁻¹, with D applied last. Same parameter A (the code stores the full skew matrix,
+# we its strictly upper part), same D, same initial W and the same trajectory under any optimizer
+# (tests/test_original_maps.py). (Applying the paper's W to column vectors instead, D first, spans the same
+# set of matrices, Cay(A)·D = D·Cay(DAD), but runs the original on other coordinates of A.)
 
 # Note [scoRNN's update rule is gradient descent on A]
-# scoRNN does not backpropagate through the Cayley transform: it takes G = ∂L/∂W and updates A with the
-# closed form ∇_A = Vᵀ − V, V = (I + A)⁻ᵀ G (D + Wᵀ) (``Cayley_Transform_Deriv``), fed to RMSprop/Adam on the
-# full matrix A, which keeps it skew. From dW = −(I + A)⁻¹ dA (W + D), the gradient of L with respect to a free
-# A is −V, so with A = S − Sᵀ, S the strictly upper part of our free parameter, ∂L/∂S = triu(Vᵀ − V, 1): the
-# same entries as ∇_A. Any elementwise optimizer (SGD, RMSprop, Adam) therefore moves A exactly as scoRNN's
-# rule does, and autograd through the Cayley transform here is equivalent to it (tested against the closed
-# form in tests/test_scornn.py). The lower part of the parameter gets zero gradient and stays 0.
+# scoRNN does not backpropagate through the Cayley transform: it takes G = ∂L/∂W_row for its row-form
+# W_row = (I + A)⁻¹(I − A)D and updates A with the closed form ∇_A = Vᵀ − V, V = (I + A)⁻ᵀ G (D + W_rowᵀ)
+# (``Cayley_Transform_Deriv``), fed to RMSprop/Adam on the full matrix A, which keeps it skew. From
+# dW_row = −(I + A)⁻¹ dA (W_row + D), the gradient of L with respect to a free A is −V, so with A = S − Sᵀ,
+# S the strictly upper part of our free parameter, ∂L/∂S = triu(Vᵀ − V, 1): the same entries as ∇_A. Any
+# elementwise optimizer (SGD, RMSprop, Adam) therefore moves A exactly as scoRNN's rule does, and autograd
+# through the Cayley transform here is equivalent to it (tested against the closed form in
+# tests/test_scornn.py). The lower part of the parameter gets zero gradient and stays 0.
 
 
 def scaling_diagonal(n: int, rho: int) -> Tensor:
@@ -40,7 +45,9 @@ def scaling_diagonal(n: int, rho: int) -> Tensor:
 
 
 def scaled_cayley(a: Tensor, d: Tensor) -> Tensor:
-    r"""W = (I + A)⁻¹(I − A)·diag(d), by one dense solve.
+    r"""scoRNN's W_row = (I + A)⁻¹(I − A)·diag(d) (paper eq. for W; code ``makeW``), by one dense solve.
+
+    The cell applies it to row vectors, as the code does: its column map is the transpose.
 
     Args:
         a: (n, n) skew-symmetric (I + A is then invertible: its eigenvalues are 1 + iλ).
@@ -60,7 +67,10 @@ def scaled_cayley(a: Tensor, d: Tensor) -> Tensor:
 
 
 class ScoRNN(DenseStepCell):
-    r"""scoRNN (reference §7): an orthogonal W by the Cayley transform of a skew A, scaled by a fixed ±1 diagonal.
+    r"""scoRNN: an orthogonal W by the Cayley transform of a skew A, scaled by a fixed ±1 diagonal.
+
+    As in Helfrich et al.'s code, the state is multiplied on the right by W_row = (I + A)⁻¹(I − A)·D, so
+    ``recurrent_matrix()`` (the column map) is W_rowᵀ = D(I + A)(I − A)⁻¹ (Note [scoRNN orientation]).
 
     Args:
         input_size: n_in.
@@ -70,9 +80,9 @@ class ScoRNN(DenseStepCell):
             buffer, never trained; the Cayley transform alone reaches only matrices without eigenvalue −1, so ρ
             picks which ones W can approach.
 
-    A is held as the strictly upper part of a free N x N parameter (N² stored, N(N−1)/2 used); W is formed once
-    per forward by a dense solve (Note [scoRNN orientation]). modReLU's bias (0 at init, as the original) is
-    the only bias; V ~ U(±0.01) without bias.
+    A is held as the strictly upper part of a free N x N parameter (N² stored, N(N−1)/2 used), initialised as
+    the code does (blocks −tan(θ/2), θ ~ U(0, π/2)); W is formed once per forward by a dense solve. modReLU's
+    bias (0 at init, as the original) is the only bias; V ~ U(±0.01) without bias.
 
     Example:
         >>> cell = ScoRNN(3, 6)
@@ -110,14 +120,18 @@ class ScoRNN(DenseStepCell):
         upper = self.raw_skew.triu(1)
         return upper - upper.mT
 
+    def row_matrix(self) -> Tensor:
+        r"""W_row = (I + A)⁻¹(I − A)·D, the matrix the original multiplies its row-vector state by."""
+        return scaled_cayley(self.skew(), self.d)
+
     def prepare(self) -> Tensor:
-        return self.recurrent_matrix().mT  # row-major states: h_t = h_{t−1} Wᵀ
+        return self.row_matrix()  # row-major states: h_t = h_{t−1} W_row, as the original
 
     def project_input(self, x: Tensor) -> Tensor:
         return self.input(x)
 
     def recurrent_matrix(self) -> Tensor:
-        return scaled_cayley(self.skew(), self.d)
+        return self.row_matrix().mT  # Note [scoRNN orientation]
 
     def recurrent_parameters(self) -> list[nn.Parameter]:
         return [self.raw_skew]
