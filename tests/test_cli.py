@@ -307,9 +307,7 @@ BAD_OPTION_VALUES = {
 # A value of each option refused today without the option's name (or accepted): the cells outside the KRU
 # family whose checks are still to be written; each entry is an expected failure until then.
 PENDING = {
-    ("eurnn", "complex_weights"): "false", ("eurnn_fft", "complex_weights"): "false",
     **{(cell, "learn_initial_state"): "false" for cell in ("eurnn", "eurnn_fft", "fcurnn", "ornn", "rcurnn")},
-    ("exprnn", "map"): ["expm"], ("lstm", "forget_bias"): None, ("rcurnn", "permutation_seed"): -1,
 }
 
 

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from urnn_zoo.activations import ModReLU
+from urnn_zoo.arguments import boolean, check
 from urnn_zoo.cells.base import ComplexInput, RecurrentCell
 from urnn_zoo.recurrence import DenseMap, LinearMap
 
@@ -330,7 +331,8 @@ class EURNN(_EUNNCell):
     def __init__(self, input_size: int, hidden_size: int, *, dtype=None, device=None, capacity: int = 2,
                  complex_weights: bool = True, strategy: str = "auto", eps: float = 1e-5,
                  learn_initial_state: bool = False) -> None:
-        super().__init__(input_size, hidden_size, is_complex=bool(complex_weights))
+        complex_weights = check(complex_weights, boolean, "complex_weights")
+        super().__init__(input_size, hidden_size, is_complex=complex_weights)
         _check_even("hidden_size", hidden_size, self.name)
         _check_even("capacity", capacity, self.name)
         self.capacity = capacity
@@ -389,7 +391,8 @@ class EURNNFFT(_EUNNCell):
     def __init__(self, input_size: int, hidden_size: int, *, dtype=None, device=None,
                  complex_weights: bool = True, strategy: str = "auto", eps: float = 1e-5,
                  learn_initial_state: bool = False) -> None:
-        super().__init__(input_size, hidden_size, is_complex=bool(complex_weights))
+        complex_weights = check(complex_weights, boolean, "complex_weights")
+        super().__init__(input_size, hidden_size, is_complex=complex_weights)
         if hidden_size < 2 or hidden_size & (hidden_size - 1):
             raise ValueError(f"{self.name}: hidden_size must be a power of two >= 2 (FFT style), got {hidden_size!r}")
         self._init_common(input_size, hidden_size, dtype, device, complex_weights, strategy, eps,

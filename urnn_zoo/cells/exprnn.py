@@ -105,7 +105,7 @@ class ExpRNN(DenseStepCell):
         rebase_every: int = 0,
     ) -> None:
         super().__init__(input_size, hidden_size, is_complex=False)
-        if map not in MAPS:
+        if not isinstance(map, str) or map not in MAPS:
             raise ValueError(f"map must be one of {tuple(MAPS)}, got {map!r}")
         if init not in INITS:
             raise ValueError(f"init must be one of {INITS}, got {init!r}")

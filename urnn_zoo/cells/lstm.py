@@ -1,9 +1,11 @@
-r"""The LSTM baseline (reference §8): torch's fused ``nn.LSTM`` behind the cell contract."""
+r"""The LSTM baseline (Hochreiter & Schmidhuber, Neural Computation 1997): torch's fused ``nn.LSTM`` behind the
+cell contract."""
 from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
 
+from urnn_zoo.arguments import check, finite_float
 from urnn_zoo.cells.base import RecurrentCell, frobenius_unitarity_error
 
 __all__ = ["LSTM"]
@@ -19,7 +21,8 @@ class LSTM(RecurrentCell):
         input_size: n_in.
         hidden_size: N.
         dtype, device: of the parameters.
-        forget_bias: initial forget-gate bias (1, reference §8).
+        forget_bias: initial forget-gate bias, a finite number (default 1, as EUNN-TF's and expRNN's
+            baselines use).
 
     Example:
         >>> cell = LSTM(3, 8)
@@ -33,6 +36,7 @@ class LSTM(RecurrentCell):
     step_via_run = True
 
     def __init__(self, input_size: int, hidden_size: int, *, dtype=None, device=None, forget_bias: float = 1.0):
+        forget_bias = check(forget_bias, finite_float, "forget_bias")
         super().__init__(input_size, hidden_size, is_complex=False)
         self.lstm = nn.LSTM(input_size, hidden_size, dtype=dtype, device=device)
         n = hidden_size

@@ -114,8 +114,9 @@ class RCuRNN(RecurrentCell):
         super().__init__(input_size, hidden_size, is_complex=True)
         if strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
-        if permutation_seed is not None and (isinstance(permutation_seed, bool) or not isinstance(permutation_seed, int)):
-            raise ValueError(f"permutation_seed must be an int or None, got {permutation_seed!r}")
+        if permutation_seed is not None and (isinstance(permutation_seed, bool) or not isinstance(permutation_seed, int)
+                                             or not 0 <= permutation_seed < 2**32):  # numpy RandomState's seeds
+            raise ValueError(f"permutation_seed: expected None or an integer in [0, 2**32), got {permutation_seed!r}")
         dtype = dtype or torch.get_default_dtype()
         cdtype = complex_dtype_of(dtype)
         n = hidden_size
