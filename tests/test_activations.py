@@ -1,22 +1,34 @@
-"""modReLU (DESIGN §3): phase kept, modulus ReLU(|z| + b), the real form, NaN-free gradients at and near 0."""
+"""modReLU (DESIGN §3): phase kept, modulus ReLU(|z| + b), the real form, NaN-free gradients at and near 0, the
+accepted ε, and the fused recurrence's step forms against autograd."""
+import math
+
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from urnn_zoo.activations import ModReLU, modrelu
+import urnn_zoo as uz
+from urnn_zoo.activations import EPS_RANGE, ModReLU, modrelu
+from urnn_zoo.cells.base import cell_options
+from urnn_zoo.recurrence import DenseMap, fused_recurrence
+from urnn_zoo.step_activations import step_activation
 
 seeds = st.integers(0, 2**31 - 1)
+EPS_MIN, EPS_MAX = EPS_RANGE
 
 
 @settings(max_examples=25)
 @given(seed=seeds, n=st.integers(1, 16))
 def test_complex_modrelu_keeps_the_phase_and_relus_the_modulus(seed, n):
+    # The textbook map (Arjovsky et al., ICML 2016, arXiv 1511.06464, eq. 8) at the smallest accepted ε: for
+    # |z| >= 1e-3, √(|z|² + ε) = |z| + O(ε/|z|) and |z|/(√(|z|² + ε) + ε) = 1 − O(ε/|z|²), so with ε = 1e-12 the
+    # modulus is relu(|z| + b) within 1e-9 absolute plus 2e-6 relative.
     g = torch.Generator().manual_seed(seed)
     z = torch.randn(4, n, dtype=torch.complex128, generator=g)
     b = torch.empty(n, dtype=torch.float64).uniform_(-1, 1, generator=g)
-    y = modrelu(z, b, eps=0.0)
-    torch.testing.assert_close(y.abs(), torch.relu(z.abs() + b), rtol=1e-12, atol=1e-12)
+    y = modrelu(z, b, eps=EPS_MIN)
+    away = z.abs() >= 1e-3
+    torch.testing.assert_close(y.abs()[away], torch.relu(z.abs() + b)[away], rtol=2e-6, atol=1e-9)
     kept = y.abs() > 0
     torch.testing.assert_close(y[kept] / y[kept].abs(), z[kept] / z[kept].abs(), rtol=1e-12, atol=1e-12)
 
@@ -58,9 +70,52 @@ def test_gradients_are_finite_at_and_near_zero(value, dtype):
         assert torch.isfinite(real).all(), grad
 
 
-def test_module_rejects_negative_eps():
-    with pytest.raises(ValueError, match="eps must be >= 0, got -1"):
-        ModReLU(2, eps=-1)
+BAD_EPS = [0, 0.0, -1, 1e-13, 1e13, math.nan, math.inf, True, "1e-5", None]
+EPS_ERROR = r"modReLU eps: expected a real number with 1e-12 <= eps <= 1e\+12 \(eps = 0 makes modReLU\(0\) = 0/0\), got "
+
+
+@pytest.mark.parametrize("eps", BAD_EPS, ids=repr)
+def test_eps_outside_its_range_is_rejected(eps):
+    # Note [modReLU's ε range]: ε = 0 is 0/0 at z = 0; outside [1e-12, 1e12] float32 overflows or flushes.
+    with pytest.raises(ValueError, match=EPS_ERROR + rf"{repr(eps)}$".replace("(", r"\(").replace(")", r"\)")):
+        ModReLU(2, eps=eps)
+    with pytest.raises(ValueError, match=EPS_ERROR):
+        modrelu(torch.zeros(1, 2, dtype=torch.complex128), torch.zeros(2, dtype=torch.float64), eps)
+    u, h0 = torch.zeros(3, 1, 2, dtype=torch.complex128), torch.zeros(1, 2, dtype=torch.complex128)
+    with pytest.raises(ValueError, match=EPS_ERROR):
+        fused_recurrence(DenseMap(), [torch.eye(2, dtype=torch.complex128)], u, h0, "modrelu",
+                         torch.zeros(2, dtype=torch.float64), eps)
+
+
+@pytest.mark.parametrize("name", [n for n in uz.cell_names() if "eps" in cell_options(n)])
+@pytest.mark.parametrize("eps", [0.0, 1e-13, 1e13], ids=repr)
+def test_cells_reject_eps_outside_its_range(name, eps):
+    with pytest.raises(ValueError, match=EPS_ERROR):
+        uz.make_cell(name, 3, 8, eps=eps)
+
+
+@pytest.mark.parametrize("eps", [EPS_MIN, EPS_MAX])
+def test_both_ends_of_the_eps_range_are_accepted(eps):
+    assert ModReLU(2, eps=eps).eps == eps
+
+
+@pytest.mark.parametrize("bias_init", [-0.1, math.inf, math.nan, "0.1"], ids=repr)
+def test_module_rejects_a_bad_bias_init(bias_init):
+    with pytest.raises(ValueError, match=r"modReLU bias_init: expected a finite real number >= 0, got "):
+        ModReLU(2, bias_init=bias_init)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_complex_modrelu_at_an_exact_kink_is_zero_with_zero_bias_gradient(dtype):
+    # z = 3/4, ε = 1.5·2⁻¹² + 2⁻²⁴ and b = −(3/4 + 2⁻¹²): |z|² + ε = (3/4 + 2⁻¹²)² exactly in float32, so
+    # √(|z|² + ε) + b = 0 exactly, relu(0) = 0 and relu'(0) = 0: h = 0 and ∂h/∂b = 0, on the boundary side.
+    eps = 1.5 * 2.0**-12 + 2.0**-24
+    z = torch.tensor([[0.75 + 0j]], dtype=torch.complex128 if dtype == torch.float64 else torch.complex64,
+                     requires_grad=True)
+    b = torch.tensor([-(0.75 + 2.0**-12)], dtype=dtype, requires_grad=True)
+    h = modrelu(z, b, eps)
+    (torch.view_as_real(h).sum()).backward()
+    assert h.abs().item() == 0.0 and b.grad.item() == 0.0
 
 
 def test_default_bias_keeps_a_zero_state_from_amplifying_gradients():
@@ -71,3 +126,41 @@ def test_default_bias_keeps_a_zero_state_from_amplifying_gradients():
     y = act(z)
     (grad,) = torch.autograd.grad(torch.view_as_real(y)[:, 0].sum(), z)
     assert grad.real.max().item() == pytest.approx(1.0, abs=1e-2)
+
+
+def _edge_real(seed, batch, n, dtype):
+    r"""Real pre-activations with zeros, and per-unit biases among 0, negative, either sign, ±1e6 and the exact
+    kink |z| + b = 0 of the first row."""
+    g = torch.Generator().manual_seed(seed)
+    z = torch.randn(batch, n, dtype=dtype, generator=g)
+    z[torch.rand(batch, n, generator=g) < 0.3] = 0
+    kinds = torch.randint(0, 5, (n,), generator=g)
+    uniform = torch.rand(n, dtype=dtype, generator=g)
+    sign = torch.where(torch.rand(n, generator=g) < 0.5, -1.0, 1.0).to(dtype)
+    bias = torch.stack([torch.zeros(n, dtype=dtype), -2 * uniform, 2 * uniform - 1, sign * 1e6,
+                        -z[0].abs()])[kinds, torch.arange(n)]
+    return z, bias, torch.randn(batch, n, dtype=dtype, generator=g)
+
+
+@given(seed=seeds, batch=st.integers(1, 4), n=st.integers(1, 16), dtype=st.sampled_from([torch.float64, torch.float32]),
+       kind=st.sampled_from(["modrelu", "tanh"]))
+def test_real_step_forms_equal_autograd(seed, batch, n, dtype, kind):
+    r"""The fused recurrence's real modReLU and tanh steps (urnn_zoo.step_activations, no C kernel) against
+    autograd through `modrelu` and `torch.tanh` (the per-step loop): values, ġ and ∂ℓ/∂b, at z = 0, at
+    |z| + b = 0 exactly (relu'(0) = 0 and sign'(0) = 0 on both), for negative and for ±1e6 biases."""
+    z, bias, g = _edge_real(seed, batch, n, dtype)
+    act = step_activation(kind, False, bias if kind == "modrelu" else None, 1e-5)
+    saved = tuple(torch.empty_like(z) for _ in range(act.saved_count))
+    h = act.forward(z, saved, torch.empty_like(z))
+    gz = act.backward_step(g, z, h, saved, torch.empty_like(z))
+    zz, bb = z.clone().requires_grad_(), bias.clone().requires_grad_()
+    want = modrelu(zz, bb) if kind == "modrelu" else torch.tanh(zz)
+    grads = torch.autograd.grad((want * g).sum(), [zz, bb] if kind == "modrelu" else [zz])
+    tolerance = 1e-12 if dtype == torch.float64 else 1e-5
+    pairs = [("h", h, want.detach()), ("dz", gz, grads[0])]
+    if kind == "modrelu":
+        pairs.append(("db", act.bias_grad_rows.sum(0), grads[1]))
+    for what, got, expected in pairs:
+        assert torch.isfinite(got).all(), what
+        scale = max(expected.abs().max().item(), 1.0)
+        assert (got - expected).abs().max().item() <= tolerance * scale, what

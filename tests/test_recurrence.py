@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import urnn_zoo as uz
-from urnn_zoo import recurrence
-from urnn_zoo.activations import ModReLU, modrelu
+from urnn_zoo import kernels, recurrence
+from urnn_zoo.activations import EPS_RANGE, ModReLU, modrelu
 from urnn_zoo.cells.base import cell_options
 from urnn_zoo.cells.eurnn import LayersMap
 from urnn_zoo.cells.kru import KroneckerPairMap
@@ -450,7 +450,68 @@ def test_float32_kru_factored_agrees_with_reference(complex_factors, seed, steps
 
 
 # ----------------------------------------------------------------------------------------------------------
-# 6. The same maths on a GPU (skipped cleanly without one)
+# 6. Every execution path gives the same numbers at the edges of the accepted options
+# ----------------------------------------------------------------------------------------------------------
+
+# One cell per activation and linear map of the fused path (complex and real modReLU, tanh).
+EDGE_CELLS = [
+    ("kru", {"strategy": "dense"}), ("kru", {"strategy": "factored"}), ("eurnn", {"strategy": "layers"}),
+    ("fcurnn", {}), ("rcurnn", {"strategy": "dense"}), ("kru", {"complex_factors": False}), ("exprnn", {}),
+    ("ornn", {"activation": "modrelu", "learn_initial_state": False}),
+    ("kru", {"complex_factors": False, "activation": "tanh"}), ("ornn", {"activation": "tanh"}),
+]
+
+
+def _paths(cell, x):
+    r"""Outputs, final state and the gradients of every parameter and of x, on the three execution paths:
+    the fused loop with the C kernel (where it runs), the fused loop on torch operators, the per-step loop."""
+    results = {}
+    for path in ("C kernel", "torch operators", "per-step loop"):
+        cell.fused = path != "per-step loop"
+        with mock.patch.object(kernels, "_library", (lambda: None) if path == "torch operators" else kernels._library):
+            xx = x.clone().requires_grad_()
+            out, final = cell(xx)
+            loss = (out * torch.linspace(-1, 1, out.numel(), dtype=out.dtype).reshape(out.shape)).sum()
+            loss = loss + real_view(final).sum()
+            grads = torch.autograd.grad(loss, [*cell.parameters(), xx])
+        results[path] = [out.detach(), real_view(final.detach()), *grads]
+    return results
+
+
+@given(case=st.sampled_from(EDGE_CELLS), dtype=st.sampled_from([f64, torch.float32]), seed=seeds,
+       eps=st.sampled_from([EPS_RANGE[0], EPS_RANGE[1], 1e-5]), zero_input=st.booleans(),
+       bias=st.sampled_from(["zero", "positive", "negative", "large", "large negative", "kink"]))
+def test_every_execution_path_gives_the_same_numbers_at_the_edges(case, dtype, seed, eps, zero_input, bias):
+    r"""A zero input from a zero state keeps z = 0 at every step (modReLU's 0/0 when ε = 0, where the C kernel
+    returned 0 and torch NaN); ε at both ends of its range; b = 0, ±0.1, ±1e3 and b = −√ε, where the complex
+    |z| + b is exactly 0 at z = 0 (b = 0 puts the real |z| + b there). At z = 0 the backward multiplies by
+    (√ε + b)/(√ε + ε) per step (Note [modReLU at a zero state]): 1e9 for b = 1e3 and ε = 1e-12, so T = 3 steps
+    keep the true gradient (1e27) a float32 number (at T = 4 it overflows: NaN on all three paths)."""
+    name, options = case
+    options = dict(options, **({"eps": eps} if "eps" in cell_options(name) else {}))
+    torch.manual_seed(seed)
+    cell = uz.make_cell(name, 3, 8, dtype=dtype, **options)
+    if isinstance(getattr(cell, "act", None), ModReLU):
+        kink = -math.sqrt(eps) if cell.is_complex else 0.0
+        value = {"zero": 0.0, "positive": 0.1, "negative": -0.1, "large": 1e3, "large negative": -1e3,
+                 "kink": kink}[bias]
+        with torch.no_grad():
+            cell.act.bias.fill_(value)
+            if bias == "kink" and cell.is_complex:  # −√ε as every path rounds it: √(0·0 + 0·0 + ε)
+                cell.act.bias.copy_(-torch.full_like(cell.act.bias, eps).sqrt())
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.zeros(3, 2, 3, dtype=dtype) if zero_input else torch.randn(3, 2, 3, dtype=dtype, generator=gen)
+    results = _paths(cell, x)
+    reference = results["per-step loop"]
+    tolerance = 1e-10 if dtype == f64 else 1e-4
+    for path, values in results.items():
+        for i, (got, want) in enumerate(zip(values, reference)):
+            assert torch.isfinite(real_view(got)).all(), f"{path}: result {i} is not finite"
+            assert_close(got, want, tolerance)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# 7. The same maths on a GPU (skipped cleanly without one)
 # ----------------------------------------------------------------------------------------------------------
 
 @pytest.mark.cuda

@@ -31,6 +31,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from urnn_zoo.activations import check_eps
 from urnn_zoo.step_activations import step_activation
 
 __all__ = ["LinearMap", "StepRecord", "DenseMap", "fused_recurrence", "previous_state_products", "ACTIVATIONS"]
@@ -242,13 +243,17 @@ def fused_recurrence(
         h0: (B, N) state before the first step, same dtype as ``u``.
         activation: ``"modrelu"`` (complex or real form, by the dtype of ``u``) or ``"tanh"``.
         bias: modReLU's (N,) real bias (ignored by tanh).
-        eps: modReLU's ε (complex form).
-
+        eps: modReLU's ε (complex form), in :data:`urnn_zoo.activations.EPS_RANGE`.
         emit: return the cell contract's outputs instead of the states (below).
 
     Returns:
         (T, B, N) states h_1..h_T; with ``emit``, the pair (outputs, h_T) where the outputs are the real
         (T, B, 2N) [Re h_t; Im h_t] of a complex state (the states themselves for a real one).
+
+    Raises:
+        ValueError: an unknown activation, shapes that do not match, no steps, a modReLU bias of another shape
+            or dtype, or a modReLU ``eps`` outside :data:`urnn_zoo.activations.EPS_RANGE`.
+        TypeError: ``h0`` of another dtype than ``u``, or tanh on a complex state.
 
     Example:
         >>> wt, u = torch.eye(2, dtype=torch.float64), torch.ones(3, 1, 2, dtype=torch.float64)
@@ -269,5 +274,7 @@ def fused_recurrence(
     if activation == "modrelu" and (bias is None or bias.shape != u.shape[2:] or bias.dtype != real):
         got = "None" if bias is None else f"shape {tuple(bias.shape)} and dtype {bias.dtype}"
         raise ValueError(f"activation='modrelu' needs its bias of shape ({u.shape[2]},) and dtype {real}, got {got}")
+    if activation == "modrelu":
+        eps = check_eps(eps)  # Note [modReLU's ε range]: outside it the C kernel, torch and autograd disagree
     return _FusedRecurrence.apply((lmap, activation, eps, emit), u, h0, bias if activation == "modrelu" else None,
                                   *tensors)

@@ -10,7 +10,8 @@ Complex modReLU (activations.py) is f(z) = z·s(m), m = √(|z|² + ε), s(m) = 
   ġ = s·ḡ + (s'(m)/m)·z·Re(z̄ ḡ),   s'(m) = (1[m + b > 0]·(m + ε) − relu(m + b))/(m + ε)²,
 and ∂f/∂b = z·1[m + b > 0]/(m + ε) gives ∂ℓ/∂b = Σ Re(z̄ ḡ)·1[m + b > 0]/(m + ε). Real modReLU
 f(z) = sign(z)·relu(|z| + b) has f' = sign(z)²·1[|z| + b > 0] (autograd's sign' = 0 at 0) and
-∂f/∂b = sign(z)·1[|z| + b > 0]. tanh has f' = 1 − h².
+∂f/∂b = sign(z)·1[|z| + b > 0]. tanh has f' = 1 − h². Every path decides the complex 1[m + b > 0] as
+1[|z|² + ε > −b·|b|] (Note [modReLU's kink on every path] in activations.py).
 """
 from __future__ import annotations
 
@@ -55,25 +56,30 @@ class StepActivation:
 
 class _ComplexModReLU(StepActivation):
     # Saved per step: s = relu(m + b)/(m + ε), k = 1[m + b > 0]/(m + ε) (= ∂s/∂b) and c = s'(m)/m =
-    # (ε − b)·k/((m + ε)·m) (where m + b > 0, relu(m + b) = m + b, so s' = (ε − b)/(m + ε)²). |z|² is taken
-    # as z·z̄: torch's complex abs is a hypot several times slower here.
+    # (ε − b)·k/((m + ε)·m) (where m + b > 0, relu(m + b) = m + b, so s' = (ε − b)/(m + ε)²).
+    # k = 1[q > −b·|b|]/(m + ε) with q = x·x + y·y + ε (Note [modReLU's kink on every path] in
+    # urnn_zoo.activations): q is a multiply and two adds, not z·z̄, whose complex multiply may fuse
+    # x·x − y·(−y) into one rounding (measured: 4 of 7,500 float32 values an ulp off), and torch's complex abs
+    # is a hypot several times slower.
     saved_count = 3
 
     def __init__(self, bias: Tensor | None, eps: float) -> None:
         super().__init__(bias, eps)
         self.eps_minus_bias = eps - bias
+        self.kink = -bias * bias.abs()  # m + b > 0 ⟺ q > −b·|b|
 
     def forward(self, z, saved, out, emit=None):
         if kernels.modrelu_forward(z, self.bias, self.eps_minus_bias, self.eps, out, emit, saved):
             return out  # one pass in C (Note [Why a C kernel]); below, the same maths in torch operators
-        m = torch.mul(z, z.conj()).real.add(self.eps).sqrt_()
+        q = torch.mul(z.real, z.real).add_(torch.mul(z.imag, z.imag)).add_(self.eps)
+        m = q.sqrt()
         inv = torch.add(m, self.eps).reciprocal_()
         shifted = m + self.bias
         if not saved:  # no backward will follow
-            torch.mul(z, shifted.clamp_min_(0).mul_(inv), out=out)
+            torch.mul(z, torch.gt(q, self.kink).to(inv.dtype).mul_(inv).mul_(shifted), out=out)
         else:
             s, k, c = saved
-            torch.gt(shifted, 0, out=k).mul_(inv)  # a float out: 4x faster than multiplying by a bool tensor
+            torch.gt(q, self.kink, out=k).mul_(inv)  # a float out: 4x faster than multiplying by a bool tensor
             torch.mul(k, shifted, out=s)
             torch.mul(k, self.eps_minus_bias, out=c).mul_(inv).div_(m)
             torch.mul(z, s, out=out)

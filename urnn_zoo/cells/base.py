@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import inspect
 import math
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, Callable, ClassVar, NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -32,6 +32,7 @@ __all__ = [
     "stored_reals",
     "frobenius_unitarity_error",
     "ComplexInput",
+    "PRECISIONS",
 ]
 
 _REGISTRY: dict[str, type["RecurrentCell"]] = {}
@@ -60,6 +61,44 @@ def complex_dtype_of(dtype: torch.dtype) -> torch.dtype:
 def real_dtype_of(dtype: torch.dtype) -> torch.dtype:
     r"""The real dtype of the parts of ``dtype`` (complex128 -> float64; real dtypes map to themselves)."""
     return {torch.complex64: torch.float32, torch.complex128: torch.float64}.get(dtype, dtype)
+
+
+PRECISIONS = (torch.float32, torch.float64)
+
+
+# Note [Precision conversion of complex cells]
+# torch's Module.double() and .float() convert floating-point tensors only (complex ones keep their precision)
+# and Module.to(dtype) casts complex tensors to the real dtype, dropping their imaginary parts: a complex cell
+# came out with complex64 factors beside float64 biases, or lost half its numbers. Every conversion
+# (.double, .float, .to, .type, .cuda, .cpu, .to_empty, .share_memory) goes through Module._apply(fn), so
+# RecurrentCell and ComplexInput wrap fn: a complex tensor is converted through its real (…, 2) view and viewed
+# as complex again, so it follows its parts (float64 <-> complex128) under its own name; a conversion to a
+# complex dtype (.to(torch.complex128)) sets the precision of the parts and leaves real tensors real; integer
+# buffers (permutations, counters) keep their dtype under .type(). torch then replaces each Parameter's
+# `.data` (or swaps it, under torch.__future__'s swap mode), so optimizers and parametrizations keep their
+# references, and state_dicts keep their names. A precision other than float32/float64 is rejected before any
+# tensor is converted.
+def _keep_complex(fn: Callable[[Tensor], Tensor]) -> Callable[[Tensor], Tensor]:
+    r"""``fn`` of Module._apply, with complex and integer tensors converted as Note [Precision conversion of
+    complex cells] says."""
+
+    def convert(t: Tensor) -> Tensor:
+        if t.is_complex():
+            parts = fn(torch.view_as_real(t.resolve_conj()))
+            if parts.is_complex():  # a conversion to a complex dtype: the complex tensor goes to it directly
+                return t.to(device=parts.device, dtype=parts.dtype)
+            # the layout is kept (a transposed factor stays transposed: its products round as before)
+            viewable = parts.stride(-1) == 1 and parts.storage_offset() % 2 == 0 and all(
+                stride % 2 == 0 for stride in parts.stride()[:-1])
+            return torch.view_as_complex(parts if viewable else parts.contiguous())
+        out = fn(t)
+        if t.is_floating_point() and out.is_complex():
+            return t.to(device=out.device, dtype=real_dtype_of(out.dtype))
+        if not t.is_floating_point() and out.dtype != t.dtype:
+            return t.to(device=out.device)
+        return out
+
+    return convert
 
 
 def stored_reals(params) -> int:
@@ -152,6 +191,9 @@ class ComplexInput(nn.Module):
         y = x @ pairs
         return torch.view_as_complex(y.reshape(*y.shape[:-1], n, 2))
 
+    def _apply(self, fn, recurse=True):
+        return super()._apply(_keep_complex(fn), recurse)  # Note [Precision conversion of complex cells]
+
 
 class RecurrentCell(nn.Module):
     r"""Base class of every cell: one recurrence h_t = σ(W h_{t−1} + U x_t + b) behind one interface.
@@ -167,6 +209,12 @@ class RecurrentCell(nn.Module):
     sequence through :func:`urnn_zoo.recurrence.fused_recurrence` (autograd off inside the loop, hand-written
     BPTT: the same numbers, fewer operators per step). Setting the attribute ``fused = False`` on a cell selects
     the per-step autograd loop over :meth:`recur` instead, the reference the fused path is tested against.
+
+    Every torch conversion (``.double()``, ``.float()``, ``.to(dtype)``, ``.to(device, dtype)``, ``.to(tensor)``,
+    ``.type(dtype)``) gives a cell of that precision holding the same numbers: real tensors take the dtype,
+    complex ones its complex partner (complex128 for float64) under the same names, integer buffers keep theirs
+    (Note [Precision conversion of complex cells]); ``load_state_dict`` copies across precisions. A conversion
+    to another precision (``.half()``) raises ``ValueError`` before anything is converted.
 
     Args:
         input_size: width of x_t (n_in).
@@ -384,6 +432,16 @@ class RecurrentCell(nn.Module):
     def extra_repr(self) -> str:
         return f"input_size={self.input_size}, hidden_size={self.hidden_size}"
 
+    def _apply(self, fn, recurse=True):
+        # Note [Precision conversion of complex cells]: what fn makes of a float32 scalar is the new precision.
+        target = real_dtype_of(fn(torch.zeros(())).dtype)
+        if target not in PRECISIONS:
+            raise ValueError(
+                f"{self.name}: a cell's precision must be torch.float32 or torch.float64 (complex parts follow), "
+                f"got a conversion to {target}"
+            )
+        return super()._apply(_keep_complex(fn), recurse)
+
     # ----------------------------------------------------------------- validation
     def _check_input(self, x: Tensor, ndim: int, shape: str) -> None:
         if not isinstance(x, Tensor):
@@ -485,7 +543,7 @@ def make_cell(
         listed = ", ".join(f"{k}={v!r}" for k, v in accepted.items()) or "none"
         raise ValueError(f"cell {name!r} got unknown option(s) {unknown}; it accepts: {listed}")
     dtype = dtype or torch.get_default_dtype()
-    if dtype not in (torch.float32, torch.float64):
+    if dtype not in PRECISIONS:
         raise ValueError(f"dtype must be torch.float32 or torch.float64 (the real precision), got {dtype}")
     return cls(input_size, hidden_size, dtype=dtype, device=device, **options)
 
