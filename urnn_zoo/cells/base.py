@@ -18,6 +18,7 @@ from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
 from urnn_zoo.activations import ModReLU
+from urnn_zoo.arguments import boolean, check
 from urnn_zoo.recurrence import DenseMap, LinearMap, fused_recurrence
 
 __all__ = [
@@ -273,7 +274,11 @@ class RecurrentCell(nn.Module):
         Args:
             learn: whether h_0 is a parameter (N reals, 2N for complex cells).
             bound: each real part is drawn from U(−bound, bound) (0: starts at zero).
+
+        Raises:
+            ValueError: ``learn`` is not a bool (the option is ``learn_initial_state``).
         """
+        learn = check(learn, boolean, "learn_initial_state")
         self.h0: nn.Parameter | None = None
         if learn:
             h0 = torch.zeros(self.hidden_size, dtype=self.state_dtype, device=self.device)

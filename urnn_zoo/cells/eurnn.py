@@ -203,7 +203,7 @@ class _EUNNCell(RecurrentCell):
         else:
             self.input = nn.Linear(input_size, hidden_size, bias=False, **self._factory)
         self.act = ModReLU(hidden_size, eps=eps, **self._factory)
-        self.h0 = nn.Parameter(torch.zeros(hidden_size, dtype=self.state_dtype, device=device)) if h0 else None
+        self.register_initial_state(h0)  # zeros when learned, as EUNN-TF's later code
 
     def _angle(self, *shape: int) -> nn.Parameter:
         # every angle (θ, φ, ω) is drawn from U(−π, π), as EUNN-TF's `phase_init` (±3.14)

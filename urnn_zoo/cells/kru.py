@@ -11,8 +11,8 @@ from typing import Sequence
 import torch
 from torch import Tensor, nn
 
-from urnn_zoo.activations import ModReLU
-from urnn_zoo.arguments import boolean, check, nonnegative_float, positive_int
+from urnn_zoo.activations import ModReLU, check_eps
+from urnn_zoo.arguments import boolean, check, positive_int
 from urnn_zoo.cells.base import ComplexInput, RecurrentCell, complex_dtype_of
 from urnn_zoo.recurrence import DenseMap, LinearMap
 from urnn_zoo.kron import (
@@ -256,7 +256,7 @@ class KRU(RecurrentCell):
             raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
         if activation not in ("modrelu", "tanh"):
             raise ValueError(f"activation must be 'modrelu' or 'tanh', got {activation!r}")
-        eps = check(eps, nonnegative_float, "eps")
+        eps = check_eps(eps)  # checked with either activation, so a bad eps is named the same way
         learn_initial_state = check(learn_initial_state, boolean, "learn_initial_state")
         if activation == "tanh" and complex_factors:
             raise ValueError("activation='tanh' needs a real state: pass complex_factors=False")
