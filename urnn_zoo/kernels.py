@@ -306,10 +306,10 @@ def _ptr(t: Tensor | None) -> int | None:
 # off the loops of SOURCE, per complex element (B·N of them), in real operations (one per add, multiply,
 # division, comparison or square root; the loops work on real and imaginary parts, so no x4 rule applies),
 # and bytes of the distinct elements read plus written, in the tensors' real precision:
-#   forward: m = √(x² + y² + ε) 5, inv = 1/(m + ε) 2, m + b 1, the comparison 1, s = k·(m + b) 1, h = z·s 2:
-#     12 FLOPs, and c = k·(ε − b)·inv/m 3 more when saving s, k, c; reads z (2 reals an element) and b (N
-#     reals; ε − b too when saving), writes h (2), the emitted row [Re h; Im h] (2) when given, s, k, c (3)
-#     when saving;
+#   forward: m = √(x² + y² + ε) 5, inv = 1/(m + ε) 2, m + b 1, the test q > −b·|b| 2 (a multiply and the
+#     comparison; sign and absolute value are not counted), s = k·(m + b) 1, h = z·s 2: 13 FLOPs, and
+#     c = k·(ε − b)·inv/m 3 more when saving s, k, c; reads z (2 reals an element) and b (N reals; ε − b too
+#     when saving), writes h (2), the emitted row [Re h; Im h] (2) when given, s, k, c (3) when saving;
 #   backward: ḡ = g + rows 2 (when rows are given), r = Re(z̄ ḡ) 3, acc += r·k 2, t = c·r 1, gz = s·ḡ + z·t 6:
 #     12 FLOPs, 14 with rows; reads g and z (2 each), rows (2) when given, s, k, c (3) and acc (1), writes
 #     gz (2) and acc (1).
@@ -332,8 +332,8 @@ def modrelu_cost(direction: str, batch: int, n: int, dtype: torch.dtype, *, emit
         ValueError: an unknown ``direction`` or a dtype the kernels do not take.
 
     Example:
-        >>> modrelu_cost("forward", 32, 512, torch.complex64, emit=True, saved=True)  # 15·B·N, 4·(9·B·N + 2·N)
-        (245760, 593920)
+        >>> modrelu_cost("forward", 32, 512, torch.complex64, emit=True, saved=True)  # 16·B·N, 4·(9·B·N + 2·N)
+        (262144, 593920)
     """
     if direction not in ("forward", "backward") or dtype not in _SUFFIX:
         raise ValueError(f"expected direction 'forward' or 'backward' and dtype complex64 or complex128, got "
@@ -341,7 +341,7 @@ def modrelu_cost(direction: str, batch: int, n: int, dtype: torch.dtype, *, emit
     size = batch * n
     real = torch.finfo(dtype).bits // 8
     if direction == "forward":
-        return size * (12 + 3 * saved), real * (size * (4 + 2 * emit + 3 * saved) + n * (1 + saved))
+        return size * (13 + 3 * saved), real * (size * (4 + 2 * emit + 3 * saved) + n * (1 + saved))
     return size * (12 + 2 * rows), real * size * (11 + 2 * rows)
 
 
