@@ -1,30 +1,10 @@
-"""Shared pytest configuration: Hypothesis profiles (DESIGN §8) and small helpers."""
+"""Shared pytest configuration: the Hypothesis profile (``hypothesis_profiles``) and small helpers."""
 import os
 
 import pytest
 import torch
-from hypothesis import HealthCheck, settings
 
-# Note [Hypothesis profiles]
-# `deadline=None` always: torch's first call of an operator (and oneDNN's JIT) can take far longer
-# than later calls, which Hypothesis would report as a flaky deadline. `ci` is derandomised and keeps
-# no database so a CI run is reproducible; `thorough` is for long local runs.
-settings.register_profile(
-    "dev", deadline=None, max_examples=25, suppress_health_check=[HealthCheck.too_slow]
-)
-settings.register_profile(
-    "ci",
-    deadline=None,
-    max_examples=25,
-    derandomize=True,
-    database=None,
-    print_blob=True,
-    suppress_health_check=[HealthCheck.too_slow],
-)
-settings.register_profile(
-    "thorough", deadline=None, max_examples=500, suppress_health_check=[HealthCheck.too_slow]
-)
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+import hypothesis_profiles  # noqa: F401  (registers and loads the Hypothesis profile before any test module)
 
 # Tests are small; one intra-op thread per pytest worker avoids oversubscribing the 2 cores.
 torch.set_num_threads(1)

@@ -12,12 +12,13 @@ from urnn_zoo.activations import EPS_RANGE, ModReLU, modrelu
 from urnn_zoo.cells.base import cell_options
 from urnn_zoo.recurrence import DenseMap, fused_recurrence
 from urnn_zoo.step_activations import step_activation
+from hypothesis_profiles import examples
 
 seeds = st.integers(0, 2**31 - 1)
 EPS_MIN, EPS_MAX = EPS_RANGE
 
 
-@settings(max_examples=25)
+@settings(max_examples=examples(25))
 @given(seed=seeds, n=st.integers(1, 16))
 def test_complex_modrelu_keeps_the_phase_and_relus_the_modulus(seed, n):
     # The textbook map (Arjovsky et al., ICML 2016, arXiv 1511.06464, eq. 8) at the smallest accepted ε: for
@@ -42,7 +43,7 @@ def test_eps_smooths_the_modulus_as_specified():
     torch.testing.assert_close(modrelu(z, b, eps), expected)
 
 
-@settings(max_examples=25)
+@settings(max_examples=examples(25))
 @given(seed=seeds)
 def test_real_form_is_sign_times_relu(seed):
     g = torch.Generator().manual_seed(seed)

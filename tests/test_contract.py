@@ -6,6 +6,7 @@ from hypothesis import strategies as st
 
 import urnn_zoo as uz
 from urnn_zoo.activations import ModReLU
+from hypothesis_profiles import examples
 
 N, N_IN = 8, 3  # 8: even (EURNN), a power of two (FFT style), 2 x 4 Kronecker factors
 CELLS = uz.cell_names()
@@ -68,7 +69,7 @@ def test_shapes_and_dtypes(name, dtype):
 
 
 @pytest.mark.parametrize("name", CELLS)
-@settings(max_examples=4)
+@settings(max_examples=examples(4))
 @given(seed=seeds, T=st.integers(1, 6), B=st.integers(1, 4))
 def test_forward_equals_loop_of_step(name, seed, T, B):
     cell = build(name, seed=seed)
@@ -92,7 +93,7 @@ def test_state_none_means_initial_state(name):
 
 
 @pytest.mark.parametrize("name", CELLS)
-@settings(max_examples=3)
+@settings(max_examples=examples(3))
 @given(seed=seeds)
 def test_gradients_are_finite_and_reach_every_parameter(name, seed):
     cell = build(name, torch.float32, seed)
@@ -112,7 +113,7 @@ def test_state_dict_round_trip(name):
 
 
 @pytest.mark.parametrize("name", CELLS)
-@settings(max_examples=3)
+@settings(max_examples=examples(3))
 @given(seed=seeds)
 def test_batch_elements_are_independent(name, seed):
     cell = build(name, seed=seed)
@@ -173,7 +174,7 @@ def _modrelu_cells():
 
 
 @pytest.mark.parametrize("name", _modrelu_cells())
-@settings(max_examples=4)
+@settings(max_examples=examples(4))
 @given(seed=seeds)
 def test_recurrent_matrix_is_the_map_the_step_applies(name, seed):
     # Note [Probing the linear part]: modReLU(z) = z·ReLU(|z| + b)/(|z| + ε) is z·(1 + O(|b|/|z|)) for large

@@ -12,6 +12,7 @@ from torch.func import functional_call
 
 import urnn_zoo as uz
 from urnn_zoo.cells.eurnn import apply_layers
+from hypothesis_profiles import examples
 
 F64 = torch.float64
 EPS64 = torch.finfo(F64).eps
@@ -65,7 +66,7 @@ def reference_matrix(cell):
     return w.detach()
 
 
-@settings(max_examples=20)
+@settings(max_examples=examples(20))
 @given(
     seed=seeds,
     fft=st.booleans(),
@@ -92,7 +93,7 @@ def test_layers_equal_the_dense_product_of_the_unit_definition(seed, fft, k, cap
         torch.testing.assert_close(out, cell.emit(torch.stack(hs)), rtol=0, atol=100 * n * EPS64)
 
 
-@settings(max_examples=8)
+@settings(max_examples=examples(8))
 @given(seed=seeds, n=st.sampled_from([6, 10, 16]), capacity=st.sampled_from([2, 4]), cw=st.booleans())
 def test_strategies_agree_in_values_and_gradients(seed, n, capacity, cw):
     results = []
@@ -142,7 +143,7 @@ def jacobian_rank(cell, d_last=False):
 
 @pytest.mark.parametrize("n", [4, 6, 8])
 @pytest.mark.parametrize("complex_weights", [True, False])
-@settings(max_examples=3)
+@settings(max_examples=examples(3))
 @given(seed=seeds)
 def test_capacity_n_spans_the_group(n, complex_weights, seed):
     cell = build("eurnn", n, seed, capacity=n, complex_weights=complex_weights)
@@ -160,7 +161,7 @@ def test_d_last_as_in_the_original_code_loses_n_minus_1_dimensions(n):
 
 
 # ----------------------------------------------------------------------------- parameter counts
-@settings(max_examples=10)
+@settings(max_examples=examples(10))
 @given(k=st.integers(1, 8), complex_weights=st.booleans())
 def test_fft_style_parameter_counts(k, complex_weights):
     n = 2**k
@@ -169,7 +170,7 @@ def test_fft_style_parameter_counts(k, complex_weights):
     assert c.recurrent_dof == c.recurrent_stored == expected
 
 
-@settings(max_examples=10)
+@settings(max_examples=examples(10))
 @given(half_n=st.integers(1, 40), half_l=st.integers(1, 6), complex_weights=st.booleans())
 def test_tunable_parameter_counts(half_n, half_l, complex_weights):
     n, cap = 2 * half_n, 2 * half_l
@@ -252,7 +253,7 @@ def torch_eunn_matrix(n, angles):
     return torch.view_as_complex(rows.contiguous()).mT  # rows are (W e_i)^T
 
 
-@settings(max_examples=10)
+@settings(max_examples=examples(10))
 @given(seed=seeds, half_n=st.integers(2, 8), half_l=st.integers(1, 3))
 def test_torch_eunn_agrees_where_the_parametrisations_coincide(seed, half_n, half_l):
     n = 2 * half_n
@@ -266,7 +267,7 @@ def test_torch_eunn_agrees_where_the_parametrisations_coincide(seed, half_n, hal
     torch.testing.assert_close(cell.recurrent_matrix().detach(), w_te, rtol=0, atol=10 * n * EPS64)
 
 
-@settings(max_examples=10)
+@settings(max_examples=examples(10))
 @given(seed=seeds, half_n=st.integers(2, 8), half_l=st.integers(1, 3))
 def test_torch_eunn_periodic_units_are_exactly_the_documented_difference(seed, half_n, half_l):
     n, cap = 2 * half_n, 2 * half_l
@@ -299,7 +300,7 @@ class _ComplexActAdapter(nn.Module):
         return torch.view_as_real(self.act(torch.view_as_complex(x.contiguous())))
 
 
-@settings(max_examples=5)
+@settings(max_examples=examples(5))
 @given(seed=seeds, half_n=st.integers(2, 6), half_l=st.integers(1, 2))
 def test_torch_eunn_cell_agrees_in_the_coinciding_configuration(seed, half_n, half_l):
     n, cap = 2 * half_n, 2 * half_l

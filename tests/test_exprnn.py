@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 import urnn_zoo as uz
 from urnn_zoo.cells.base import skew_init
 from urnn_zoo.cells.exprnn import cayley_map
+from hypothesis_profiles import examples
 
 F64 = torch.float64
 EPS64 = torch.finfo(F64).eps
@@ -36,7 +37,7 @@ def train(cell, steps, seed, lr=0.05):
     return x
 
 
-@settings(max_examples=10)
+@settings(max_examples=examples(10))
 @given(n=st.integers(1, 9), seed=seeds, map_=maps, init=inits)
 def test_w_is_the_transposed_map_of_the_skew_generator(n, seed, map_, init):
     cell = build(n, seed, map=map_, init=init)
@@ -55,7 +56,7 @@ def test_w_is_the_transposed_map_of_the_skew_generator(n, seed, map_, init):
     assert torch.linalg.det(cell.recurrent_matrix()).item() == pytest.approx(1.0, abs=1e-12)  # SO(n) from I
 
 
-@settings(max_examples=10)
+@settings(max_examples=examples(10))
 @given(angle=st.floats(1e-4, 0.7), n=st.sampled_from([2, 5]))
 def test_small_generators_stay_exact(angle, n):
     # Note [matrix_exp of a single matrix] (urnn_zoo.linalg): torch's single-matrix matrix_exp loses up to
@@ -69,7 +70,7 @@ def test_small_generators_stay_exact(angle, n):
         torch.testing.assert_close(cell.recurrent_matrix()[0, 1].double(), torch.tensor(-torch.sin(torch.tensor(angle, dtype=F64)).item(), dtype=F64), rtol=0, atol=10 * torch.finfo(dtype).eps)
 
 
-@settings(max_examples=10)
+@settings(max_examples=examples(10))
 @given(n=st.integers(2, 10), seed=seeds)
 def test_inits_are_block_diagonal_with_the_papers_angles(n, seed):
     g = torch.Generator().manual_seed(seed)
@@ -89,7 +90,7 @@ def test_inits_are_block_diagonal_with_the_papers_angles(n, seed):
             torch.testing.assert_close(blocks[:, 0, 0], torch.cos(theta), rtol=0, atol=1e-15)
 
 
-@settings(max_examples=6)
+@settings(max_examples=examples(6))
 @given(n=st.sampled_from([4, 8, 16]), seed=seeds, map_=maps, rebase_every=st.sampled_from([0, 1, 3]))
 def test_exact_after_adam_steps_static_and_dynamic(n, seed, map_, rebase_every):
     cell = build(n, seed, map=map_, rebase_every=rebase_every)
@@ -109,7 +110,7 @@ def frobenius(m):
     return torch.linalg.matrix_norm(m).item()
 
 
-@settings(max_examples=6)
+@settings(max_examples=examples(6))
 @given(n=st.integers(2, 10), seed=seeds, map_=maps)
 def test_rebase_moves_the_base_and_keeps_the_function(n, seed, map_):
     cell = build(n, seed, map=map_, rebase_every=2)

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 import urnn_zoo as uz
 from urnn_zoo.activations import modrelu
 from urnn_zoo.optim import StiefelCayley
+from hypothesis_profiles import examples
 
 seeds = st.integers(0, 2**31 - 1)
 PARAMS = ("cayley", "matrix_exp", "none")
@@ -47,7 +48,7 @@ def train(cell, steps, seed, lr=1e-2, stiefel_lr=1e-2, reproject_every=0):
 
 
 @pytest.mark.parametrize("parametrization", PARAMS)
-@settings(max_examples=3)
+@settings(max_examples=examples(3))
 @given(n=st.integers(1, 20))
 def test_counts_are_n_squared_dof_and_2n_squared_stored(parametrization, n):
     c = build(n, parametrization=parametrization).parameter_count()
@@ -58,7 +59,7 @@ def test_counts_are_n_squared_dof_and_2n_squared_stored(parametrization, n):
 
 
 @pytest.mark.parametrize("parametrization", PARAMS)
-@settings(max_examples=5)
+@settings(max_examples=examples(5))
 @given(seed=seeds, n=st.integers(1, 24))
 def test_unitary_at_init_in_float64(parametrization, seed, n):
     cell = build(n, seed, parametrization=parametrization)
@@ -75,7 +76,7 @@ def test_identity_init_and_svd_init_differ_by_seed():
 
 
 @pytest.mark.parametrize("parametrization", ["cayley", "matrix_exp"])
-@settings(max_examples=4)
+@settings(max_examples=examples(4))
 @given(seed=seeds, n=st.integers(2, 12), k=st.integers(1, 8))
 def test_unitary_in_float64_after_k_adam_steps(parametrization, seed, n, k):
     cell = build(n, seed, parametrization=parametrization)
@@ -85,7 +86,7 @@ def test_unitary_in_float64_after_k_adam_steps(parametrization, seed, n, k):
     assert cell.unitarity_error().item() <= 10 * n * EPS64
 
 
-@settings(max_examples=6)
+@settings(max_examples=examples(6))
 @given(seed=seeds, n=st.integers(2, 12), k=st.integers(1, 10))
 def test_unitary_in_float64_after_k_cayley_steps(seed, n, k):
     cell = build(n, seed, parametrization="none")
@@ -95,7 +96,7 @@ def test_unitary_in_float64_after_k_cayley_steps(seed, n, k):
     assert cell.unitarity_error().item() <= 10 * n * EPS64 * math.sqrt(k + 1)
 
 
-@settings(max_examples=5)
+@settings(max_examples=examples(5))
 @given(seed=seeds, n=st.integers(2, 10))
 def test_the_cayley_step_alone_descends_on_the_rnn_loss(seed, n):
     cell = build(n, seed, parametrization="none")
@@ -112,7 +113,7 @@ def test_the_cayley_step_alone_descends_on_the_rnn_loss(seed, n):
 
 
 @pytest.mark.parametrize("parametrization", PARAMS)
-@settings(max_examples=2)
+@settings(max_examples=examples(2))
 @given(seed=seeds)
 def test_float32_error_after_k_steps_stays_under_the_stated_bound(parametrization, seed):
     # Stated bound (N=16, 30 steps, error of the stored float32 W evaluated in double): 10·N·eps32 ≈ 1.9e-5.
@@ -124,7 +125,7 @@ def test_float32_error_after_k_steps_stays_under_the_stated_bound(parametrizatio
     assert cell.unitarity_error().item() <= 10 * n * EPS32
 
 
-@settings(max_examples=2)
+@settings(max_examples=examples(2))
 @given(seed=seeds)
 def test_float32_reprojection_holds_the_cayley_step_at_rounding(seed):
     n, k = 16, 30
@@ -154,7 +155,7 @@ def test_parametrised_weight_is_computed_once_per_forward(parametrization):
 
 
 @pytest.mark.parametrize("parametrization", PARAMS)
-@settings(max_examples=3)
+@settings(max_examples=examples(3))
 @given(seed=seeds, n=st.integers(1, 8))
 def test_recurrence_is_modrelu_of_w_h_plus_v_x(parametrization, seed, n):
     # Column convention h_t = modReLU(W h_{t−1} + V x_t), written out per sample with W and V as matrices.

@@ -22,6 +22,7 @@ import urnn_zoo as uz
 from urnn_zoo import kernels
 from urnn_zoo.activations import EPS_RANGE, modrelu
 from urnn_zoo.step_activations import _ComplexModReLU
+from hypothesis_profiles import examples
 
 COMPILER = shutil.which(os.environ.get("CC", "cc"))
 needs_compiler = pytest.mark.skipif(COMPILER is None, reason="no C compiler on this machine")
@@ -56,7 +57,7 @@ def test_kernels_build_with_the_system_compiler():
 
 
 @needs_compiler
-@settings(max_examples=30)
+@settings(max_examples=examples(30))
 @given(batch=st.integers(1, 5), n=st.integers(1, 40), seed=st.integers(0, 2**31 - 1),
        dtype=st.sampled_from([torch.complex128, torch.complex64]), eps=st.sampled_from([1e-5, 1e-2]))
 def test_kernel_step_equals_the_torch_operator_step(batch, n, seed, dtype, eps):

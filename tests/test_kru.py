@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 import urnn_zoo as uz
 from urnn_zoo.cells.kru import AUTO_DENSE_MAX_N, split_in_two
+from hypothesis_profiles import examples
 
 seeds = st.integers(0, 2**31 - 1)
 factor_lists = st.lists(st.integers(1, 4), min_size=1, max_size=4).filter(lambda f: math.prod(f) >= 2)
@@ -55,7 +56,7 @@ def test_bad_options_rejected(options, match):
         kru(8, **options)
 
 
-@settings(max_examples=10)
+@settings(max_examples=examples(10))
 @given(factors=factor_lists, seed=seeds, complex_factors=st.booleans())
 def test_strategies_give_the_same_numbers(factors, seed, complex_factors):
     n = math.prod(factors)
@@ -81,7 +82,7 @@ def test_split_in_two_balances_the_group_products():
     assert split_in_two([8]) == 1
 
 
-@settings(max_examples=10)
+@settings(max_examples=examples(10))
 @given(factors=factor_lists, seed=seeds, complex_factors=st.booleans())
 def test_unitary_factors_preserve_the_norm_of_the_linear_part(factors, seed, complex_factors):
     n = math.prod(factors)
@@ -162,7 +163,7 @@ def test_kru_lstm_rejects_complex_factors():
         uz.make_cell("kru_lstm", 3, 8, complex_factors=True)
 
 
-@settings(max_examples=6)
+@settings(max_examples=examples(6))
 @given(factors=factor_lists, seed=seeds, strategy=st.sampled_from(["dense", "factored"]))
 def test_kru_lstm_is_an_lstm_with_the_kronecker_recurrent_matrix(factors, seed, strategy):
     n = math.prod(factors)

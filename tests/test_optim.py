@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from urnn_zoo.cells.base import frobenius_unitarity_error
 from urnn_zoo.optim import StiefelCayley, cayley_step, project_unitary
+from hypothesis_profiles import examples
 
 seeds = st.integers(0, 2**31 - 1)
 EPS64 = torch.finfo(torch.float64).eps
@@ -46,7 +47,7 @@ def train(w0, x, y, steps, lr, reproject_every=0):
     return w, errors, losses
 
 
-@settings(max_examples=10)
+@settings(max_examples=examples(10))
 @given(seed=seeds, n=st.integers(1, 6))
 def test_complex_grad_is_G_of_the_real_pair(seed, n):
     # DESIGN §4b / reference §12.4: torch's .grad of a complex leaf is ∂L/∂Re W + i·∂L/∂Im W, the G of the step.
@@ -58,7 +59,7 @@ def test_complex_grad_is_G_of_the_real_pair(seed, n):
     torch.testing.assert_close(w.grad, torch.complex(pair.grad[..., 0], pair.grad[..., 1]), rtol=1e-12, atol=1e-12)
 
 
-@settings(max_examples=10)
+@settings(max_examples=examples(10))
 @given(seed=seeds, n=st.integers(2, 8))
 def test_step_descends_at_the_predicted_rate(seed, n):
     # Note [The Cayley step and its sign]: dL/dλ at λ = 0 is −(‖M‖² − Re tr M²), M = G^H W, which is ≤ 0.
@@ -76,7 +77,7 @@ def test_step_descends_at_the_predicted_rate(seed, n):
     assert (loss1 - loss0).item() / lam == pytest.approx(rate, rel=1e-4, abs=1e-9)
 
 
-@settings(max_examples=5)
+@settings(max_examples=examples(5))
 @given(seed=seeds, n=st.integers(2, 8))
 def test_optimizer_decreases_the_loss_and_finds_the_target(seed, n):
     w0, x, y = procrustes(n, seed)
@@ -85,7 +86,7 @@ def test_optimizer_decreases_the_loss_and_finds_the_target(seed, n):
     assert losses[-1] < 0.5 * losses[0]
 
 
-@settings(max_examples=15)
+@settings(max_examples=examples(15))
 @given(seed=seeds, n=st.integers(1, 12), k=st.integers(1, 20), lr=st.floats(1e-4, 1.0))
 def test_unitary_in_float64_after_k_steps(seed, n, k, lr):
     w0, x, y = procrustes(n, seed)
@@ -93,7 +94,7 @@ def test_unitary_in_float64_after_k_steps(seed, n, k, lr):
     assert max(errors) <= 10 * n * EPS64 * math.sqrt(k + 1)
 
 
-@settings(max_examples=3)
+@settings(max_examples=examples(3))
 @given(seed=seeds)
 def test_float32_drift_is_bounded_and_reprojection_bounds_it(seed):
     # Stated bounds (complex64, N=16, 200 steps, error of the stored W evaluated in double):
@@ -138,7 +139,7 @@ def test_parameters_without_grad_are_left_alone():
     assert torch.equal(b.detach(), torch.eye(3, dtype=torch.complex64))
 
 
-@settings(max_examples=5)
+@settings(max_examples=examples(5))
 @given(seed=seeds, n=st.integers(2, 6))
 def test_real_parameters_stay_orthogonal(seed, n):
     g = torch.Generator().manual_seed(seed)
@@ -151,7 +152,7 @@ def test_real_parameters_stay_orthogonal(seed, n):
     assert frobenius_unitarity_error(w.detach()).item() <= 10 * n * EPS64 * math.sqrt(6)
 
 
-@settings(max_examples=10)
+@settings(max_examples=examples(10))
 @given(seed=seeds, n=st.integers(1, 8))
 def test_project_unitary_is_the_polar_factor(seed, n):
     # Q = U V^H is the closest unitary matrix to W exactly when W = Q P with P = Q^H W Hermitian PSD.

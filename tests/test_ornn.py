@@ -6,6 +6,7 @@ from hypothesis import strategies as st
 
 import urnn_zoo as uz
 from urnn_zoo.cells.ornn import init_reflectors, reflector_product
+from hypothesis_profiles import examples
 
 F64 = torch.float64
 EPS64 = torch.finfo(F64).eps
@@ -35,7 +36,7 @@ def build(n, m, seed, **options):
     return uz.make_cell("ornn", 3, n, dtype=F64, m=m, **options)
 
 
-@settings(max_examples=20)
+@settings(max_examples=examples(20))
 @given(nm=sizes(), seed=seeds, init=st.sampled_from(["qr", "uniform"]), method=st.sampled_from(["wy", "householder_product"]))
 def test_w_is_the_explicit_product_of_the_m_reflectors(nm, seed, init, method):
     n, m = nm
@@ -47,7 +48,7 @@ def test_w_is_the_explicit_product_of_the_m_reflectors(nm, seed, init, method):
     assert torch.linalg.det(w).item() == pytest.approx((-1) ** m, abs=1e-9)
 
 
-@settings(max_examples=10)
+@settings(max_examples=examples(10))
 @given(seed=seeds, n=st.integers(3, 10))
 def test_fewer_reflections_than_units(seed, n):
     m = n // 2  # m < n: the product is not all of O(n), but every reflector still counts
@@ -58,7 +59,7 @@ def test_fewer_reflections_than_units(seed, n):
     assert (count.recurrent_stored, count.recurrent_dof) == (n * m, n * m - m * (m + 1) // 2)
 
 
-@settings(max_examples=8)
+@settings(max_examples=examples(8))
 @given(nm=sizes(max_n=7), seed=seeds)
 def test_the_chart_has_full_rank(nm, seed):
     # The free entries map to W with a Jacobian of rank n·m − m(m+1)/2: no free entry is redundant
@@ -77,7 +78,7 @@ def test_the_chart_has_full_rank(nm, seed):
     assert torch.linalg.matrix_rank(jac).item() == dof
 
 
-@settings(max_examples=8)
+@settings(max_examples=examples(8))
 @given(nm=sizes(max_n=8), seed=seeds)
 def test_wy_and_householder_product_agree_in_value_and_gradient(nm, seed):
     n, m = nm
@@ -93,7 +94,7 @@ def test_wy_and_householder_product_agree_in_value_and_gradient(nm, seed):
     assert grads[0].triu().abs().max().item() == 0  # the entries on and above the diagonal are unused
 
 
-@settings(max_examples=5)
+@settings(max_examples=examples(5))
 @given(seed=seeds, n=st.sampled_from([4, 8, 16]), method=st.sampled_from(["wy", "householder_product"]))
 def test_exact_after_adam_steps(seed, n, method):
     # The original's own rule (Adam, then tril and unit columns) has nothing left to do in the LAPACK chart:
@@ -114,7 +115,7 @@ def test_exact_after_adam_steps(seed, n, method):
     assert cell.reflectors.detach().triu().abs().max().item() == 0
 
 
-@settings(max_examples=4)
+@settings(max_examples=examples(4))
 @given(seed=seeds)
 def test_recurrent_matrix_is_what_the_step_applies(seed):
     cell = build(6, 4, seed, activation="modrelu")  # real modReLU is the identity up to O(|b|/|z|) for large z

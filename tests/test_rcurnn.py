@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 import urnn_zoo as uz
 from urnn_zoo.cells.rcurnn import AUTO_DENSE_MAX_N
+from hypothesis_profiles import examples
 
 seeds = st.integers(0, 2**31 - 1)
 sizes = st.integers(1, 40)  # any N: the FFT needs no power of two
@@ -53,7 +54,7 @@ def adam_steps(cell, steps, seed, lr=5e-2):
         opt.step()
 
 
-@settings(max_examples=10)
+@settings(max_examples=examples(10))
 @given(n=sizes)
 def test_seven_n_recurrent_parameters(n):
     cell = build(n)
@@ -66,21 +67,21 @@ def test_seven_n_recurrent_parameters(n):
 
 
 @pytest.mark.parametrize("strategy", ["fft", "dense"])
-@settings(max_examples=8)
+@settings(max_examples=examples(8))
 @given(seed=seeds, n=sizes)
 def test_recurrent_matrix_is_the_product_of_its_factors(strategy, seed, n):
     cell = build(n, seed, strategy=strategy)
     torch.testing.assert_close(cell.recurrent_matrix().detach(), explicit_w(cell), rtol=0, atol=1e-12)
 
 
-@settings(max_examples=8)
+@settings(max_examples=examples(8))
 @given(seed=seeds, n=sizes)
 def test_unitary_at_init_in_float64(seed, n):
     assert build(n, seed).unitarity_error().item() <= 10 * n * EPS64
 
 
 @pytest.mark.parametrize("strategy", ["fft", "dense"])
-@settings(max_examples=4)
+@settings(max_examples=examples(4))
 @given(seed=seeds, n=st.integers(2, 24), k=st.integers(1, 8))
 def test_unitary_in_float64_after_k_adam_steps(strategy, seed, n, k):
     cell = build(n, seed, strategy=strategy)
@@ -92,7 +93,7 @@ def test_unitary_in_float64_after_k_adam_steps(strategy, seed, n, k):
 
 
 @pytest.mark.parametrize("strategy", ["fft", "dense"])
-@settings(max_examples=2)
+@settings(max_examples=examples(2))
 @given(seed=seeds)
 def test_float32_error_after_k_adam_steps_stays_under_the_stated_bound(strategy, seed):
     # Stated bound (N=32, 30 steps; the float32 W evaluated in double): 10·N·eps32 ≈ 3.8e-5. W is unitary for
@@ -103,7 +104,7 @@ def test_float32_error_after_k_adam_steps_stays_under_the_stated_bound(strategy,
     assert cell.unitarity_error().item() <= 10 * n * EPS32
 
 
-@settings(max_examples=4)
+@settings(max_examples=examples(4))
 @given(seed=seeds, n=sizes)
 def test_fft_and_dense_strategies_agree_in_outputs_and_gradients(seed, n):
     fft, dense = build(n, seed, strategy="fft"), build(n, seed, strategy="dense")
@@ -123,7 +124,7 @@ def test_auto_strategy_is_dense_up_to_the_measured_crossover():
     assert isinstance(build(2 * AUTO_DENSE_MAX_N).prepare(), tuple)  # the O(N log N) path forms no N x N matrix
 
 
-@settings(max_examples=5)
+@settings(max_examples=examples(5))
 @given(n=sizes, seed=st.integers(0, 2**31 - 1))
 def test_permutation_is_fixed_by_its_seed(n, seed):
     # Default 1234 reproduces Arjovsky's code: np.random.seed(1234); np.random.permutation(N).
@@ -144,7 +145,7 @@ def test_permutation_is_a_buffer_saved_with_the_state():
     assert torch.equal(other.perm, cell.perm)
 
 
-@settings(max_examples=5)
+@settings(max_examples=examples(5))
 @given(seed=seeds, n=st.integers(8, 64))
 def test_init_follows_the_paper(seed, n):
     cell = build(n, seed)
@@ -156,5 +157,6 @@ def test_init_follows_the_paper(seed, n):
 def test_bad_options_are_rejected():
     with pytest.raises(ValueError, match=r"strategy must be one of \('auto', 'fft', 'dense'\), got 'blocked'"):
         build(8, strategy="blocked")
-    with pytest.raises(ValueError, match="permutation_seed must be an int or None, got 1.5"):
-        build(8, permutation_seed=1.5)
+    for seed in (1.5, -1, 2**32, True):  # numpy's RandomState takes integer seeds in [0, 2**32)
+        with pytest.raises(ValueError, match=rf"permutation_seed: expected None or an integer in \[0, 2\*\*32\), got {seed!r}"):
+            build(8, permutation_seed=seed)

@@ -16,6 +16,7 @@ from urnn_zoo.cells.base import cell_options
 from urnn_zoo.cells.eurnn import LayersMap
 from urnn_zoo.cells.kru import KroneckerPairMap
 from urnn_zoo.recurrence import DenseMap, fused_recurrence
+from hypothesis_profiles import examples
 
 f64, c128 = torch.float64, torch.complex128
 seeds = st.integers(0, 2**31 - 1)
@@ -343,7 +344,7 @@ def test_complex_tanh_is_refused():
 # ----------------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("map_kind, activation, dtype", GRADCHECK_CASES)
-@settings(max_examples=10)
+@settings(max_examples=examples(10))
 @given(seed=seeds, steps=st.integers(1, 6), batch=st.integers(1, 4))
 def test_no_grad_forward_gives_the_same_states(map_kind, activation, dtype, seed, steps, batch):
     gen = torch.Generator().manual_seed(seed)
@@ -412,7 +413,7 @@ def test_tanh_ignores_a_missing_bias():
 # ----------------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("complex_factors", [True, False], ids=["complex", "real"])
-@settings(max_examples=10)
+@settings(max_examples=examples(10))
 @given(seed=seeds, steps=st.integers(1, 20), batch=st.integers(1, 4))
 def test_float32_kru_factored_agrees_with_reference(complex_factors, seed, steps, batch):
     r"""float32, N = 16 = 4 x 4: outputs and final state within 1e-5 and every gradient within 1e-4 of the

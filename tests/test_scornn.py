@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 import urnn_zoo as uz
 from urnn_zoo.activations import modrelu
+from hypothesis_profiles import examples
 
 F64 = torch.float64
 EPS64 = torch.finfo(F64).eps
@@ -24,7 +25,7 @@ def build(n, seed, dtype=F64, **options):
     return uz.make_cell("scornn", 3, n, dtype=dtype, **options)
 
 
-@settings(max_examples=20)
+@settings(max_examples=examples(20))
 @given(nr=size_and_rho(), seed=seeds)
 def test_w_is_the_scaled_cayley_transform_by_a_dense_inverse(nr, seed):
     n, rho = nr
@@ -40,7 +41,7 @@ def test_w_is_the_scaled_cayley_transform_by_a_dense_inverse(nr, seed):
     assert cell.unitarity_error().item() <= 10 * n * EPS64
 
 
-@settings(max_examples=10)
+@settings(max_examples=examples(10))
 @given(n=st.integers(2, 12), seed=seeds)
 def test_default_rho_and_init(n, seed):
     cell = build(n, seed)
@@ -71,7 +72,7 @@ def scornn_gradient(a, w, d, g):
 
 
 @pytest.mark.parametrize("optimizer", [torch.optim.SGD, torch.optim.RMSprop, torch.optim.Adam])
-@settings(max_examples=4)
+@settings(max_examples=examples(4))
 @given(n=st.sampled_from([4, 7, 10]), seed=seeds)
 def test_autograd_reproduces_scornns_update_rule(optimizer, n, seed):
     # Note [scoRNN's update rule is gradient descent on A]: k steps of the optimizer on our parameter (autograd

@@ -16,6 +16,7 @@ from urnn_zoo.data.cache import CACHE_ENV
 from urnn_zoo.tasks.base import SPLITS, Task, make_task, task_names
 from urnn_zoo.tasks.mnist import pmnist_permutation
 from urnn_zoo.tasks.music import PAD, MusicTask
+from hypothesis_profiles import examples
 
 EXPECTED = ("adding", "charlm", "copy", "music", "pmnist", "smnist")
 CHORALES = 6  # chorale scores parsed by the music tests (about a second)
@@ -114,7 +115,7 @@ def test_bad_split_and_batch_size(name):
 
 # ----------------------------------------------------------------------------------------------- copy
 @given(T=st.integers(1, 60), batch=st.integers(1, 5), seed=st.integers(0, 2**32), form=st.sampled_from(["arjovsky", "exprnn"]))
-@settings(max_examples=30)
+@settings(max_examples=examples(30))
 def test_copy_encoding(T, batch, seed, form):
     task = make_task("copy", T=T, form=form)
     x, y = next(task.batches("train", batch, seed))
@@ -137,7 +138,7 @@ def test_copy_encoding(T, batch, seed, form):
 
 
 @given(seed=st.integers(0, 2**32), split=st.sampled_from(SPLITS))
-@settings(max_examples=10)
+@settings(max_examples=examples(10))
 def test_copy_streams_deterministic_and_distinct(seed, split):
     task = make_task("copy", T=7)
     a = take(task.batches(split, 4, seed), 3)
@@ -173,7 +174,7 @@ def test_copy_baseline_equals_formula_on_large_sample():
 
 # ----------------------------------------------------------------------------------------------- adding
 @given(T=st.integers(2, 80), batch=st.integers(1, 6), seed=st.integers(0, 2**32))
-@settings(max_examples=30)
+@settings(max_examples=examples(30))
 def test_adding_encoding(T, batch, seed):
     task = make_task("adding", T=T)
     x, y = next(task.batches("train", batch, seed))
@@ -186,7 +187,7 @@ def test_adding_encoding(T, batch, seed):
 
 
 @given(seed=st.integers(0, 2**32))
-@settings(max_examples=5)
+@settings(max_examples=examples(5))
 def test_adding_streams_deterministic_and_distinct(seed):
     task = make_task("adding", T=9)
     a = take(task.batches("train", 3, seed), 2)

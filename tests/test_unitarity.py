@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import urnn_zoo as uz
+from hypothesis_profiles import examples
 
 N_IN = 3
 EXACT = [n for n in uz.cell_names() if uz.cells.base.cell_class(n).constraint == "exact"]
@@ -39,7 +40,7 @@ def test_the_zoo_has_exact_cells():
 
 
 @pytest.mark.parametrize("name", EXACT)
-@settings(max_examples=6)
+@settings(max_examples=examples(6))
 @given(n=sizes, seed=seeds)
 def test_unitary_at_init_in_float64(name, n, seed):
     torch.manual_seed(seed)
@@ -51,7 +52,7 @@ def test_unitary_at_init_in_float64(name, n, seed):
 
 
 @pytest.mark.parametrize("name", EXACT)
-@settings(max_examples=4)
+@settings(max_examples=examples(4))
 @given(n=sizes, seed=seeds)
 def test_unitary_after_adam_steps_in_float64(name, n, seed):
     torch.manual_seed(seed)
@@ -69,7 +70,7 @@ FLOAT32_BOUND = 100
 
 
 @pytest.mark.parametrize("name", EXACT)
-@settings(max_examples=3)
+@settings(max_examples=examples(3))
 @given(n=sizes, seed=seeds)
 def test_float32_drift_after_steps_is_bounded(name, n, seed):
     torch.manual_seed(seed)
@@ -78,7 +79,7 @@ def test_float32_drift_after_steps_is_bounded(name, n, seed):
 
 
 @pytest.mark.parametrize("name", EXACT)
-@settings(max_examples=4)
+@settings(max_examples=examples(4))
 @given(n=sizes, seed=seeds)
 def test_linear_part_preserves_the_norm_of_the_state(name, n, seed):
     torch.manual_seed(seed)
