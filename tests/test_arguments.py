@@ -251,14 +251,6 @@ def sandbox() -> tempfile.TemporaryDirectory:
     return tmp
 
 
-def _try(action) -> bool:
-    try:
-        action()
-        return True
-    except OSError:
-        return False
-
-
 @given(rel=paths)
 def test_existing_dir_and_path_follow_the_file_system(rel):
     with sandbox() as tmp:
