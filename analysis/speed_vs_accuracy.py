@@ -49,7 +49,7 @@ print(f"{res.runs.run.nunique()} runs from {RUNS}; {len(res.timings)} timing row
 # %%
 points = summary_points(res)
 if len(points):
-    print(points[["task_label", "arm", "label", "N", "metric", "value", "ms", "params"]]
+    print(points[["task_label", "arm", "label", "hidden", "metric", "value", "ms", "params"]]
           .sort_values(["task_label", "arm", "ms"]).to_string(index=False))
 else:
     print("no finished runs: nothing to compare")
@@ -68,7 +68,7 @@ for (task_label, arm), g in points.groupby(["task_label", "arm"]) if len(points)
     fronts.append(g.iloc[idx].assign(rank=range(1, len(idx) + 1)))
 front = pd.concat(fronts) if fronts else pd.DataFrame()
 if len(front):
-    print(front[["task_label", "arm", "rank", "label", "N", "ms", "metric", "value"]].to_string(index=False))
+    print(front[["task_label", "arm", "rank", "label", "hidden", "ms", "metric", "value"]].to_string(index=False))
 
 # %%
 paths = speed_accuracy(res, OUT)

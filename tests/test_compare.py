@@ -6,6 +6,7 @@ import argparse
 import csv
 import json
 import math
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -51,10 +52,11 @@ def test_quick_preset_is_the_design_one():
 def test_unknown_preset_cell_and_task_are_refused(tmp_path):
     with pytest.raises(ValueError, match="smoke, quick, paper"):
         preset("huge")
-    with pytest.raises(ValueError, match="unknown cell"):
-        compare("smoke", tmp_path, cells=["nope"], quiet=True)
+    with pytest.raises(ValueError, match="cells: expected a registered cell.*got 'nope'"):
+        compare("smoke", tmp_path / "new", cells=["nope"], quiet=True)
     with pytest.raises(ValueError, match="preset 'smoke' has copy, adding"):
-        compare("smoke", tmp_path, cells=["rnn"], tasks=["smnist"], quiet=True)
+        compare("smoke", tmp_path / "new", cells=["rnn"], tasks=["smnist"], quiet=True)
+    assert not (tmp_path / "new").exists()  # refused before any folder was made
 
 
 # ----------------------------------------------------------------------------------------- budgets
@@ -168,5 +170,72 @@ def test_cli_parser():
     add_compare_parser(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["compare", "--preset", "smoke", "--cells", "kru", "lstm", "--seeds", "0", "1",
                               "--jobs", "2", "--out", "x"])
-    assert (args.preset, args.cells, args.seeds, args.jobs, args.out) == ("smoke", ["kru", "lstm"], [0, 1], "2", "x")
+    assert (args.preset, args.cells, args.seeds, args.jobs, args.out) == ("smoke", ["kru", "lstm"], [0, 1], 2,
+                                                                          Path("x"))
     assert callable(args.func)
+
+
+# ----------------------------------------------------------------------------------------- progress, exit status
+def test_progress_lines_heartbeat_and_eta():
+    import time
+
+    from urnn_zoo.compare.progress import GridProgress, clock
+
+    specs = [RunSpec(f"r{i}", "rnn", "copy", {"T": 3}, 8, 0, 4) for i in range(3)]
+    lines: list[str] = []
+    show = GridProgress(specs, "lines", log=lines.append, heartbeat=0.3)
+    show.done(specs[0], {"action": "trained", "status": "finished"})
+    assert lines[-1].startswith("[1/3] r0: trained, finished; 1/3 runs done") and "left" in lines[-1]
+    time.sleep(1.2)
+    show.close()
+    assert any(line.startswith("compare: 1/3 runs done") for line in lines[1:]), lines  # the heartbeat
+    assert clock(59.6) == "1:00" and clock(3600) == "1:00:00"
+
+
+def test_progress_bar_on_a_terminal(capsys):
+    from urnn_zoo.compare.progress import GridProgress
+
+    specs = [RunSpec(f"r{i}", "rnn", "copy", {"T": 3}, 8, 0, 4) for i in range(2)]
+    show = GridProgress(specs, "bar")
+    show.done(specs[0], {"action": "failed", "status": "failed", "error": "boom"})
+    show.close()
+    err = capsys.readouterr().err
+    assert "compare" in err and "1/2" in err and "r0: failed, failed: boom" in err
+
+
+def test_a_restart_says_it_times_nothing(grid_dir, capsys):
+    out, _ = grid_dir
+    compare(TINY, out, cells=["kru", "rnn"], jobs=1, progress="lines")
+    err = capsys.readouterr().err
+    assert "timing: all 2 (cell, N) cases are already in" in err and "timing kru" not in err
+    assert "[1/2]" in err and "reused" in err
+
+
+def test_compare_exit_status_is_1_when_a_run_failed(monkeypatch, tmp_path, capsys):
+    import urnn_zoo.compare as module
+
+    parser = argparse.ArgumentParser(prog="urnn-zoo")
+    add_compare_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["compare", "--preset", "smoke", "--out", str(tmp_path)])
+    for statuses, code in ((["finished", "diverged"], 0), (["finished", "failed"], 1)):
+        monkeypatch.setattr(module, "compare", lambda *a, **k: {"runs": [
+            {"name": f"r{i}", "status": s, "error": "boom" if s == "failed" else None}
+            for i, s in enumerate(statuses)]})
+        assert args.func(args) == code
+    assert "r1 failed: boom" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, text", [(["--device", "bogus"], "expected a device"),
+                                        (["--jobs", "-1"], "expected an integer > 0 or 'auto'"),
+                                        (["--seeds", "x"], "expected a seed"),
+                                        (["--cells", "nope"], "expected a registered cell")])
+def test_cli_refuses_bad_values_before_any_work(tmp_path, capsys, argv, text):
+    parser = argparse.ArgumentParser(prog="urnn-zoo")
+    add_compare_parser(parser.add_subparsers(dest="command"))
+    with pytest.raises(SystemExit) as exit_:
+        parser.parse_args(["compare", "--preset", "smoke", "--out", str(tmp_path / "new"), *argv])
+    assert exit_.value.code == 2 and text in capsys.readouterr().err
+    assert not (tmp_path / "new").exists()
+    with pytest.raises(ValueError, match="device: expected a device"):
+        compare("smoke", tmp_path / "new", device="bogus", quiet=True)
+    assert not (tmp_path / "new").exists()

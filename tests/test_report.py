@@ -19,7 +19,7 @@ from urnn_zoo.report import add_report_parser, load_asv, load_results, write_rep
 from urnn_zoo.report.bibtex import BIBTEX, FAMILIES, bibtex_for, label
 from urnn_zoo.report.figures import pareto_front
 from urnn_zoo.report.asv import asv_timings
-from urnn_zoo.report.load import ASV_COLUMNS, CURVE_COLUMNS, FINAL_COLUMNS, RUN_COLUMNS, TIMING_COLUMNS
+from urnn_zoo.runs import ASV_COLUMNS, CURVE_COLUMNS, FINAL_COLUMNS, RUN_COLUMNS, TIMING_COLUMNS
 from urnn_zoo.report.tables import coverage, formatted, paper_table, tasks_of, to_latex, to_markdown
 from urnn_zoo.training import train
 
@@ -38,6 +38,9 @@ def runs(tmp_path_factory) -> Path:
     # A run outside the comparison that diverges: stopped by a non-finite loss.
     train("rnn", "adding", out=out, hidden=4, steps=3, seed=0, task_options={"T": 3}, lr=1e30, progress="none",
           **TRAIN)
+    # And one that ends with garbage: its copy loss grows a million-fold (diverged, urnn_zoo.runs.divergence).
+    train("exprnn", "copy", out=out, hidden=8, steps=20, seed=0, task_options={"T": 3}, lr=1e6, eval_every=10,
+          progress="none", **{k: v for k, v in TRAIN.items() if k != "eval_every"})
     return out
 
 
@@ -104,15 +107,38 @@ def test_asv_loader_reads_real_results():
     asv = load_asv(ASV)
     assert set(asv.benchmark) == set(raw)
     for name, entry in raw.items():
-        values = entry[0] if isinstance(entry[0], list) else [entry[0]]
+        combos = math.prod(len(p) for p in entry[1]) if len(entry) > 1 and entry[1] else 1
+        values = entry[0] if isinstance(entry[0], list) else [entry[0]] * combos
         got = asv[asv.benchmark == name].value.tolist()
-        assert len(got) == len(values)
+        assert len(got) == len(values) == combos
         assert all((v is None and math.isnan(g)) or (isinstance(v, float) and math.isnan(v) and math.isnan(g))
                    or g == pytest.approx(v) for v, g in zip(values, got))
     timing = asv[asv.benchmark.str.endswith("time_forward_backward")]
-    assert len(timing) and set(timing.cell) <= set(uz.cell_names()) and timing.N.notna().all()
+    assert len(timing) and set(timing.cell) <= set(uz.cell_names()) and timing.hidden.notna().all()
+    assert "N" not in asv  # the benchmarks' parameter N is the tidy frame's hidden
     converted = asv_timings(asv)
     assert (converted.source == "asv").all() and (converted.seconds_per_sequence * 32 == converted.seconds).all()
+
+
+def test_asv_null_result_is_one_nan_row_per_parameter_combination(tmp_path):
+    r"""asv 0.6 saves ``"result": null`` when every case of a benchmark is n/a (CUDA memory on a CPU machine):
+    that is one NaN row per combination of its parameters, not one row."""
+    import shutil
+
+    shutil.copytree(ASV, tmp_path / "asv")
+    file = next(f for f in (tmp_path / "asv").rglob("*.json") if f.name not in ("machine.json", "benchmarks.json"))
+    data = json.loads(file.read_text())
+    name = "bench_cells.CellForwardBackward.time_forward_backward"  # as if no case could run
+    params = data["results"][name][1]
+    data["results"][name][0] = None
+    data["results"][name][2:] = []
+    file.write_text(json.dumps(data))
+    rows = load_asv(tmp_path / "asv")
+    rows = rows[rows.benchmark == name]
+    assert len(rows) == math.prod(len(p) for p in params) > 1
+    assert rows.value.isna().all()
+    assert sorted(zip(rows.cell, rows.hidden, rows.device)) == sorted(
+        (eval(c), eval(n), eval(d)) for c in params[0] for n in params[1] for d in params[2])
 
 
 def test_loading_nothing_gives_empty_typed_frames(tmp_path):
@@ -132,7 +158,7 @@ def test_tables_numbers_equal_the_runs_numbers(res, runs):
         for row in table[table.seeds > 0].itertuples():
             sel = res.runs[(res.runs.cell == row.cell) & (res.runs.arm == arm)]
             summaries = [json.loads((runs / r / "summary.json").read_text()) for r in sel.run]
-            assert row.N == summaries[0]["hidden"]
+            assert row.hidden == summaries[0]["hidden"]
             params = summaries[0]["parameters"]
             assert (row.total_stored, row.total_dof, row.recurrent_stored, row.recurrent_dof) == (
                 params["stored"], params["dof"], params["recurrent_stored"], params["recurrent_dof"])
@@ -154,6 +180,19 @@ def test_failed_and_missing_cells_are_stated(res):
     assert cov.loc[label("eurnn_fft"), "copy (T=3)"] == "2 of 4 failed (4 runs)"  # N=6 fails, the budget N works
     assert cov.loc[label("rnn"), "adding (T=3)"].startswith("FAILED")
     assert list(cov.index) == [label(c) for c in uz.cell_names()]
+
+
+def test_a_diverged_run_is_marked(res, report):
+    row = res.runs[res.runs.cell == "exprnn"].iloc[0]
+    assert row.status == "diverged" and not row.ok and "times that of" in row.message
+    cov = coverage(res).set_index("cell")
+    assert cov.loc[label("exprnn"), "copy (T=3)"] == "DIVERGED (1 run)"
+    table = formatted(paper_table(res, "copy (T=3)", None))
+    status = dict(zip(table.model, table.status))[label("exprnn")]
+    assert status.startswith("DIVERGED: diverged: its final test loss")
+    md = (report / "report.md").read_text()
+    assert "1 diverged" in md and "DIVERGED" in md
+    assert 'class="bad">DIVERGED' in (report / "report.html").read_text()
 
 
 def test_markdown_and_latex_writers():
@@ -226,6 +265,7 @@ def test_provenance_and_bibtex(report):
 
 
 def test_report_from_zero_runs(tmp_path):
+    (tmp_path / "nothing").mkdir()
     paths = write_report(tmp_path / "nothing", tmp_path / "out")
     md = paths["markdown"].read_text()
     assert "No runs were found" in md and "no data to plot" in md
@@ -248,8 +288,17 @@ def test_tasks_in_first_seen_order(res):
     assert tasks_of(res)[0] == "copy (T=3)"
 
 
-def test_cli_parser(tmp_path):
+def test_cli_parser(tmp_path, capsys):
     parser = argparse.ArgumentParser(prog="urnn-zoo")
     add_report_parser(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["report", "--runs", str(tmp_path / "none"), "--out", str(tmp_path / "r")])
+    (tmp_path / "empty").mkdir()
+    args = parser.parse_args(["report", "--runs", str(tmp_path / "empty"), "--out", str(tmp_path / "r")])
     assert args.func(args) == 0 and (tmp_path / "r" / "report.html").is_file()
+    assert "report: writing" in capsys.readouterr().err  # not silent until the end
+    for argv in (["--runs", str(tmp_path / "none")], ["--asv", str(tmp_path / "none")],
+                 ["--out", str(tmp_path / "r" / "report.html")]):
+        with pytest.raises(SystemExit) as exit_:
+            parser.parse_args(["report", "--out", str(tmp_path / "r2"), "--runs", str(tmp_path / "empty"), *argv])
+        assert exit_.value.code == 2
+        assert "expected" in capsys.readouterr().err
+    assert not (tmp_path / "r2").exists()

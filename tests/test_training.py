@@ -12,12 +12,14 @@ from urnn_zoo.tasks.adding import AddingTask
 from urnn_zoo.training import (
     ResumeMismatchError,
     RunExistsError,
+    RunNotFoundError,
     _make_optimizers,
     load_config,
     load_summary,
     run_name,
     train,
 )
+from urnn_zoo.runs import load_checkpoint
 from urnn_zoo.tasks.base import make_task
 
 QUIET = dict(progress="none")
@@ -105,7 +107,9 @@ def test_resume_after_an_interruption_drops_rows_past_the_checkpoint(tmp_path, m
     with pytest.raises(KeyboardInterrupt):
         train("lstm", "adding", out=tmp_path / "b", **common)
     folder = whole.path.parent.parent / "b" / whole.path.name
-    assert load_summary(folder)["status"] == "interrupted"
+    interrupted = load_summary(folder)
+    assert interrupted["status"] == "incomplete" and "--resume" in interrupted["message"]
+    assert "step 24" in interrupted["message"] and "checkpoint is at step 20" in interrupted["message"]
     assert max(r[0] for r in rows(folder)) == 24  # rows past the checkpoint (step 20), dropped on resume
     monkeypatch.setattr(AddingTask, "loss", original)
     resumed = train("lstm", "adding", out=tmp_path / "b", resume=True, **common)
@@ -122,7 +126,9 @@ def test_run_folder_layout(tmp_path):
     cfg = load_config(result.path)
     assert cfg["train"]["task_options"] == {"T": 4, "form": "arjovsky"}
     assert cfg["train"]["cell_options"]["init"] == "unitary"  # defaults filled in
-    assert {"torch", "numpy", "python", "urnn_zoo"} <= set(cfg["environment"])
+    assert {"torch", "numpy", "urnn_zoo"} <= set(cfg["environment"]["versions"])
+    assert {"python", "commit", "platform", "torch_threads"} <= set(cfg["environment"])
+    assert cfg["schema"] == 1
     s = load_summary(result.path)
     assert s == result.summary
     assert (s["cell"], s["task"], s["status"], s["steps_done"]) == ("kru", "copy", "finished", 20)
@@ -172,9 +178,11 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monk
     s = result.summary
     assert s["status"] == "stopped: non-finite loss"
     assert s["stopped_at"] == 7 and s["steps_done"] == 6 and s["final_step"] == 5
-    assert "step 7" in s["message"] and "checkpoint" in s["message"]
+    assert "step 7" in s["message"] and "after 6 steps" in s["message"] and "(step 5)" in s["message"]
     assert all(torch.isfinite(v).all() for v in model_state(result.path).values())
-    assert torch.load(result.path / "checkpoint.pt", weights_only=True)["step"] == 5
+    assert load_checkpoint(result.path).loop.step == 5
+    # The test rows carry the step of the model tested (the checkpoint's), not the step training stopped at.
+    assert {step for step, split, _, _ in rows(result.path) if split == "test"} == {5}
     assert s["final"]["mse"] == s["final"]["mse"]  # tested on the checkpoint's finite model
 
 
@@ -221,8 +229,31 @@ def test_run_name_and_argument_errors(tmp_path):
         train("rnn", "adding", out=tmp_path, optimizer="sgd")
     with pytest.raises(ValueError, match="unknown option"):
         train("rnn", "adding", out=tmp_path, cell_options={"capacity": 2}, steps=1)
-    with pytest.raises(ValueError, match="unknown task"):
+    with pytest.raises(ValueError, match="task: expected a registered task"):
         train("rnn", "nope", out=tmp_path)
     assert not any(tmp_path.iterdir())
     with pytest.raises(FileNotFoundError, match="summary.json"):
         load_summary(tmp_path)
+
+
+def test_resume_of_a_run_that_does_not_exist_names_the_folder(tmp_path):
+    with pytest.raises(RunNotFoundError, match=r"cannot resume .*nope: there is no such run folder.*--resume"):
+        train("rnn", "adding", out=tmp_path, name="nope", steps=2, resume=True, task_options={"T": 3}, **QUIET)
+    assert not (tmp_path / "nope").exists()
+
+
+def test_a_run_that_failed_before_its_first_checkpoint_does_not_block_a_rerun(tmp_path, monkeypatch):
+    kwargs = dict(out=tmp_path, hidden=4, steps=2, eval_every=1, eval_batches=1, test_batches=1, batch_size=2,
+                  task_options={"T": 3}, **QUIET)
+
+    def broken(self, outputs, targets):
+        raise RuntimeError("the evaluation broke")
+
+    monkeypatch.setattr(AddingTask, "metrics", broken)
+    with pytest.raises(RuntimeError, match="evaluation broke"):
+        train("rnn", "adding", **kwargs)
+    folder = tmp_path / "rnn-adding-T3-N4-s0"
+    assert folder.is_dir() and not (folder / "checkpoint.pt").exists()  # what the failure left
+    monkeypatch.undo()
+    result = train("rnn", "adding", **kwargs)  # no --force needed: there was nothing to keep
+    assert result.summary["status"] == "finished"

@@ -4,33 +4,32 @@ The workload is that of ``benchmarks/bench_cells.py`` (``CellForwardBackward``):
 with ``n_in`` real inputs, float32, default options, loss ``out.pow(2).mean()``, backward. Two warm-up calls
 (first matmul, matrix exponential, CUDA kernels), then ``repeats`` timed calls with
 :func:`time.perf_counter`, each ending with a device synchronise. Each repeat is one row of ``timings.csv``
-(tidy: ``cell, hidden, batch, length, input_size, device, device_name, dtype, threads, repeat, seconds,
-seconds_per_sequence, source, error``); a cell that rejects a size or fails gets one row with NaN seconds
-and the error.
+(:mod:`urnn_zoo.runs.timings`, which owns its columns and schema); a cell that rejects a size or fails gets
+one row with NaN seconds and the error. A case's rows are added all or none (the file is rewritten
+atomically, :func:`urnn_zoo.runs.tidy.commit_rows`), so a kill loses at most the case being timed, which the
+next run times again.
 
 Timings run in the comparison's main process, alone (no training runs beside them), with torch's default
 thread count, which the rows record.
 """
 from __future__ import annotations
 
-import csv
 import math
 import os
 import time
 from pathlib import Path
 from typing import Any, Iterable
 
-__all__ = ["FIELDS", "device_name", "time_cell", "time_cells"]
+from urnn_zoo.runs.environment import cpu_model
+from urnn_zoo.runs.tidy import commit_rows, open_for_append
+from urnn_zoo.runs.timings import TIMING_COLUMNS, TIMINGS_SCHEMA, timed_cases
 
-FIELDS = ("cell", "hidden", "batch", "length", "input_size", "device", "device_name", "dtype", "threads", "repeat",
-          "seconds", "seconds_per_sequence", "source", "error")
+__all__ = ["device_name", "pending_cases", "time_cell", "time_cells"]
 
 
 def device_name(device: str) -> str:
     r"""A readable name of the device: the GPU's name, or the CPU model with its core count."""
     import torch
-
-    from urnn_zoo.report.provenance import cpu_model
 
     if device.startswith("cuda") and torch.cuda.is_available():
         return torch.cuda.get_device_name(torch.device(device))
@@ -75,17 +74,23 @@ def time_cell(cell: str, hidden: int, *, batch: int = 32, length: int = 100, inp
     return [once() for _ in range(repeats)]
 
 
-def _done(file: Path) -> set[tuple]:
-    if not file.is_file():
-        return set()
-    with file.open(newline="") as f:
-        return {(r["cell"], int(r["hidden"]), int(r["batch"]), int(r["length"]), r["device"]) for r in csv.DictReader(f)}
+def pending_cases(cases: Iterable[tuple[str, int]], file: str | os.PathLike[str], *, batch: int, length: int,
+                  device: str) -> list[tuple[str, int]]:
+    r"""The (cell, N) cases of ``cases`` that ``file`` does not hold yet for this workload, in timing order.
+
+    Raises:
+        urnn_zoo.runs.RecordError: ``file`` is damaged (it names the file and what to do).
+    """
+    done = timed_cases(file)
+    return [(cell, hidden) for cell, hidden in sorted(set(cases), key=lambda c: (c[1], c[0]))
+            if (cell, hidden, batch, length, device) not in done]
 
 
 def time_cells(cases: Iterable[tuple[str, int]], file: str | os.PathLike[str], *, batch: int, length: int,
                input_size: int = 10, device: str = "cpu", repeats: int = 3, threads: int | None = None,
                log=None) -> list[dict[str, Any]]:
-    r"""Time every (cell, N) of ``cases`` not yet in ``file`` and append their rows to it (resumable).
+    r"""Time every (cell, N) of ``cases`` not yet in ``file`` (:func:`pending_cases`) and append their rows to
+    it (resumable).
 
     Args:
         cases: (cell, hidden) pairs.
@@ -100,44 +105,37 @@ def time_cells(cases: Iterable[tuple[str, int]], file: str | os.PathLike[str], *
     import torch
 
     file = Path(file)
-    done = _done(file)
+    todo = pending_cases(cases, file, batch=batch, length=length, device=device)
     before = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)
     try:
-        return _time_cases(cases, file, done, batch, length, input_size, device, repeats, log)
+        return _time_cases(todo, file, batch, length, input_size, device, repeats, log)
     finally:
         torch.set_num_threads(before)
 
 
-def _time_cases(cases, file: Path, done: set, batch: int, length: int, input_size: int, device: str,
+def _time_cases(todo: list[tuple[str, int]], file: Path, batch: int, length: int, input_size: int, device: str,
                 repeats: int, log) -> list[dict[str, Any]]:
     import torch
 
     name, threads = device_name(device), torch.get_num_threads()
     written: list[dict[str, Any]] = []
-    new = not file.is_file()
     file.parent.mkdir(parents=True, exist_ok=True)
-    with file.open("a", newline="") as f:
-        writer = csv.DictWriter(f, FIELDS)
-        if new:
-            writer.writeheader()
-        for cell, hidden in sorted(set(cases), key=lambda c: (c[1], c[0])):
-            if (cell, hidden, batch, length, device) in done:
-                continue
-            base = dict(cell=cell, hidden=hidden, batch=batch, length=length, input_size=input_size, device=device,
-                        device_name=name, dtype="float32", threads=threads, source="compare")
-            try:
-                seconds, error = time_cell(cell, hidden, batch=batch, length=length, input_size=input_size,
-                                           device=device, repeats=repeats), ""
-            except Exception as exc:  # a size the family rejects, or a failing cell: a row that says so
-                seconds, error = [math.nan], f"{type(exc).__name__}: {exc}"
-            rows = [dict(base, repeat=i, seconds=s, seconds_per_sequence=s / batch, error=error)
-                    for i, s in enumerate(seconds)]
-            writer.writerows(rows)
-            f.flush()
-            written.extend(rows)
-            if log:
-                shown = f"{min(seconds) / batch * 1e3:.3f} ms/sequence" if not error else error
-                log(f"timing {cell} N={hidden}: {shown}")
+    open_for_append(file, TIMINGS_SCHEMA)  # repairs a file a kill left torn or headerless, migrates schema 0
+    for cell, hidden in todo:
+        base = dict(cell=cell, hidden=hidden, batch=batch, length=length, input_size=input_size, device=device,
+                    device_name=name, dtype="float32", threads=threads, source="compare")
+        try:
+            seconds, error = time_cell(cell, hidden, batch=batch, length=length, input_size=input_size,
+                                       device=device, repeats=repeats), ""
+        except Exception as exc:  # a size the family rejects, or a failing cell: a row that says so
+            seconds, error = [math.nan], f"{type(exc).__name__}: {exc}"
+        rows = [dict(base, repeat=i, seconds=s, seconds_per_sequence=s / batch, error=error)
+                for i, s in enumerate(seconds)]
+        commit_rows(file, TIMINGS_SCHEMA, [[row[c] for c in TIMING_COLUMNS] for row in rows])
+        written.extend(rows)
+        if log:
+            shown = f"{min(seconds) / batch * 1e3:.3f} ms/sequence" if not error else error
+            log(f"timing {cell} N={hidden}: {shown}")
     return written

@@ -34,30 +34,31 @@ def __getattr__(name: str) -> Any:
 
 
 def _main(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    if args.runs is not None and not Path(args.runs).exists():
-        print(f"urnn-zoo report: no folder {args.runs}; the report will say there are no runs", file=sys.stderr)
-    if args.asv is not None and not Path(args.asv).exists():
-        print(f"urnn-zoo report: no asv results at {args.asv}; reporting without them", file=sys.stderr)
     from .build import write_report
 
-    paths = write_report(args.runs, args.out, args.asv, args.title)
+    log = None if args.quiet else (lambda text: print(text, file=sys.stderr, flush=True))
+    paths = write_report(args.runs, args.out, args.asv, args.title, log=log)
     print(paths["html"])
     return 0
 
 
 def add_report_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    r"""Add the ``report`` subcommand to the ``urnn-zoo`` parser (its ``func`` runs it, returns the status)."""
+    r"""Add the ``report`` subcommand to the ``urnn-zoo`` parser (its ``func`` runs it, returns the status).
+
+    ``--runs`` and ``--asv`` must be existing folders and ``--out`` a folder that can be written: argparse
+    refuses anything else with one line and exit status 2, before anything is read."""
     p = subparsers.add_parser(
         "report", help="tables, figures, provenance and BibTeX from runs (and asv results)",
         description="Load run folders (and asv results) into tidy frames and write report.md, a self-contained "
                     "report.html, tables (CSV, Markdown, LaTeX), figures (PNG, SVG), the tidy data, "
                     "provenance.json and references.bib into --out.")
-    p.add_argument("--runs", default="runs", help="folder of run folders, e.g. the --out of urnn-zoo compare "
-                                                  "(default runs)")
-    p.add_argument("--asv", default=None, help="asv results folder (.asv/results), optional")
-    p.add_argument("--out", required=True, help="report folder")
+    from urnn_zoo import arguments as A
+
+    p.add_argument("--runs", type=A.existing_dir, default="runs",
+                   help="folder of run folders, e.g. the --out of urnn-zoo compare (default runs)")
+    p.add_argument("--asv", type=A.existing_dir, default=None, help="asv results folder (.asv/results), optional")
+    p.add_argument("--out", type=A.output_dir, required=True, help="report folder")
     p.add_argument("--title", default=None, help="report title")
+    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     p.set_defaults(func=_main)
     return p

@@ -3,7 +3,7 @@ LaTeX), ``figures/`` (PNG, SVG), ``data/`` (the tidy frames as CSV), ``reference
 ``provenance.json``.
 
 A report from zero runs, or from runs that all failed, is still a report: it says what is missing and why
-instead of raising.
+instead of raising; a run folder or file that cannot be read is skipped and listed with the reason.
 """
 from __future__ import annotations
 
@@ -11,13 +11,16 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pandas as pd
 
 from . import figures as figs
 from .bibtex import bibtex_for, display_name
 from .document import to_html, to_md
+from urnn_zoo import arguments as A
+from urnn_zoo.runs import RunStatus
+
 from .load import Results, load_results
 from .provenance import provenance
 from .tables import (arms_of, coverage, failures, formatted, headline, paper_table, tables_note, tasks_of,
@@ -95,15 +98,26 @@ def _provenance_items(info: dict[str, Any]) -> list[str]:
     return items
 
 
-def build_report(res: Results, out: str | os.PathLike[str], title: str | None = None) -> dict[str, Path]:
-    r"""Write the report of ``res`` into ``out`` (module docstring); returns the paths of its main files."""
-    root = Path(out)
+def build_report(res: Results, out: str | os.PathLike[str], title: str | None = None,
+                 log: Callable[[str], None] | None = None) -> dict[str, Path]:
+    r"""Write the report of ``res`` into ``out`` (module docstring); returns the paths of its main files.
+
+    Args:
+        res: the loaded results. out: the report folder (created). title: the report's title.
+        log: a ``print``-like callable told each stage (optional).
+
+    Raises:
+        ValueError: ``out`` cannot be a folder (a file is in the way).
+    """
+    say = log or (lambda text: None)
+    root = A.check(out, A.output_dir, "out")
     root.mkdir(parents=True, exist_ok=True)
     preset = res.manifest.get("preset")
     title = title or f"urnn_zoo comparison{f' ({preset} preset)' if preset else ''}"
     info = provenance(res.runs, res.timings, res.asv)
     unique = res.runs.drop_duplicates("run")
     n_ok, n = int(unique.ok.sum()), len(unique)
+    n_diverged = int((unique.status == RunStatus.DIVERGED).sum())
     import urnn_zoo as uz
 
     cells = uz.cell_names()
@@ -114,11 +128,17 @@ def build_report(res: Results, out: str | os.PathLike[str], title: str | None = 
                             "(or `urnn-zoo train`) and point `urnn-zoo report --runs` at the folder."))
     else:
         described = f" Preset {preset}: {res.manifest['description']}." if res.manifest.get("description") else ""
+        diverged = f", {n_diverged} diverged" if n_diverged else ""
         blocks.append(("p", f"{n} runs of {unique.cell.nunique()} of the {len(cells)} registered cells on "
-                            f"{unique.task_label.nunique()} tasks: {n_ok} finished, {n - n_ok} did not "
-                            f"(named in the tables and under Failures).{described}"))
+                            f"{unique.task_label.nunique()} tasks: {n_ok} finished{diverged}, "
+                            f"{n - n_ok - n_diverged} did not finish (named in the tables and under "
+                            f"Failures).{described}"))
+    if len(res.skipped):
+        blocks.append(("p", f"{len(res.skipped)} run folder(s) or file(s) could not be read and are left out: "
+                            f"see Skipped."))
     blocks += [("h2", "Provenance"), ("list", _provenance_items(info))]
 
+    say(f"report: writing tables into {root / 'tables'}")
     blocks.append(("h2", "Coverage"))
     cov = coverage(res)
     blocks += [("table", cov, "Every registered cell against every task: ok, FAILED or not run."),
@@ -148,6 +168,7 @@ def build_report(res: Results, out: str | os.PathLike[str], title: str | None = 
                              "options, float32; column: N, source, workload, device. Every size timed is in "
                              "data/timings.csv and in the figure below."),
                ("links", _write_table(root, "timings", tt, None, "Forward+backward ms per sequence."))]
+    say(f"report: drawing figures into {root / 'figures'}")
     paths = figs.write_all(res, root / "figures")
     order = ["speed_by_size", "speed_accuracy", "params_accuracy", "learning_curves", "drift"]
     for name in order:
@@ -163,15 +184,21 @@ def build_report(res: Results, out: str | os.PathLike[str], title: str | None = 
     bad = failures(res)
     if len(bad):
         text = bad.astype(object).where(bad.notna(), "–").astype(str)
-        blocks += [("table", text, "Runs that did not finish, with the reason."),
-                   ("links", _write_table(root, "failures", text, None, "Runs that did not finish."))]
+        blocks += [("table", text, "Runs without a result (failed, diverged, stopped or incomplete), with the "
+                                   "reason."),
+                   ("links", _write_table(root, "failures", text, None, "Runs without a result."))]
     else:
         blocks.append(("p", "None: every run finished." if n else "No runs."))
+    if len(res.skipped):
+        skipped = res.skipped.astype(object).where(res.skipped.notna(), "–").astype(str)
+        blocks += [("h2", "Skipped"),
+                   ("table", skipped, "Run folders and files that could not be read, why, and what to do."),
+                   ("links", _write_table(root, "skipped", skipped, None, "Skipped run folders and files."))]
 
     data = root / "data"
     data.mkdir(exist_ok=True)
     frames = {"runs": res.runs, "finals": res.finals, "curves": res.curves, "timings": res.timings,
-              "asv": res.asv.drop(columns="params") if "params" in res.asv else res.asv}
+              "asv": res.asv.drop(columns="params") if "params" in res.asv else res.asv, "skipped": res.skipped}
     for name, frame in frames.items():
         frame.to_csv(data / f"{name}.csv", index=False)
     (root / "provenance.json").write_text(json.dumps(info, indent=2, default=str) + "\n")
@@ -184,18 +211,38 @@ def build_report(res: Results, out: str | os.PathLike[str], title: str | None = 
                    f"{c} ({display_name(c)})" for c in cells) + ". Cite the suite itself with its CITATION.cff."),
                ("links", [("references.bib", "references.bib")]), ("pre", bib or "(no entries)")]
     md, page = root / "report.md", root / "report.html"
+    say(f"report: writing {md} and {page}")
     md.write_text(to_md(blocks))
     page.write_text(to_html(blocks, root, title))
     return {"markdown": md, "html": page, "bibtex": root / "references.bib", "provenance": root / "provenance.json"}
 
 
 def write_report(runs: str | os.PathLike[str] | None, out: str | os.PathLike[str],
-                 asv: str | os.PathLike[str] | None = None, title: str | None = None) -> dict[str, Path]:
+                 asv: str | os.PathLike[str] | None = None, title: str | None = None,
+                 log: Callable[[str], None] | None = None) -> dict[str, Path]:
     r"""Load runs (and asv results) and write their report: :func:`load_results` then :func:`build_report`.
+
+    Every argument is checked before anything is read or written.
+
+    Args:
+        runs: an existing folder of run folders (``None``: no runs). out: the report folder. asv: an existing
+            asv results folder (optional). title: the report's title. log: a ``print``-like callable told each
+            stage (optional).
+
+    Raises:
+        ValueError: ``runs`` or ``asv`` is not an existing folder, ``out`` cannot be a folder, ``title`` is
+            not text.
 
     Example::
 
         >>> write_report("runs/quick", "reports/quick")["html"]              # doctest: +SKIP
         PosixPath('reports/quick/report.html')
     """
-    return build_report(load_results(runs, asv), out, title)
+    if runs is not None:
+        runs = A.check(runs, A.existing_dir, "runs")
+    if asv is not None:
+        asv = A.check(asv, A.existing_dir, "asv")
+    out = A.check(out, A.output_dir, "out")
+    if title is not None and not isinstance(title, str):
+        raise ValueError(f"title: expected a text, got {title!r}")
+    return build_report(load_results(runs, asv, log), out, title, log)

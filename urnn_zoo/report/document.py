@@ -17,6 +17,8 @@ from typing import Any
 
 import pandas as pd
 
+from urnn_zoo.runs import RunStatus
+
 from .tables import to_markdown
 
 __all__ = ["to_html", "to_md"]
@@ -70,13 +72,17 @@ def to_md(blocks: list[Block]) -> str:
     return "\n\n".join(out) + "\n"
 
 
+# Cells that mark a run without a result (tables' status texts and the record's statuses), shown in red.
+_BAD = ("FAILED", "DIVERGED", *(str(s) for s in RunStatus if not s.ok and s is not RunStatus.RUNNING))
+
+
 def _table_html(frame: pd.DataFrame, caption: str) -> str:
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
     rows = []
     for row in frame.astype(str).itertuples(index=False):
         cells = []
         for value in row:
-            bad = value.startswith(("FAILED", "failed", "stopped")) or " failed" in value
+            bad = value.startswith(_BAD) or " failed" in value or " diverged" in value
             attr = ' class="bad"' if bad else ""
             cells.append(f"<td{attr}>{html.escape(value)}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")

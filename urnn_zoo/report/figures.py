@@ -121,7 +121,7 @@ def pareto_front(x: np.ndarray, y: np.ndarray, higher_is_better: bool) -> np.nda
 
 
 def summary_points(res: Results) -> pd.DataFrame:
-    r"""One point per (task, arm, cell, variant, N): the headline test metric's mean over finished seeds,
+    r"""One point per (task, arm, cell, variant, hidden size): the headline test metric's mean over finished seeds,
     total parameters and time per sequence."""
     rows = []
     ok = res.runs[res.runs.ok]
@@ -136,7 +136,7 @@ def summary_points(res: Results) -> pd.DataFrame:
         if math.isnan(ms) and g.seconds_per_step.notna().any():
             ms = math.nan
         rows.append({"task_label": task_label, "task": task, "arm": arm if isinstance(arm, str) else "runs",
-                     "label": label(cell) + (f" [{variant}]" if variant else ""), "N": int(hidden),
+                     "label": label(cell) + (f" [{variant}]" if variant else ""), "hidden": int(hidden),
                      "metric": metric, "value": values.mean(), "params": g.params_stored.iloc[0],
                      "recurrent": g.recurrent_dof.iloc[0], "ms": ms})
     return pd.DataFrame(rows)

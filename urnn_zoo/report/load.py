@@ -1,24 +1,12 @@
 r"""Results into tidy pandas frames: run folders (``urnn-zoo train`` / ``urnn-zoo compare``), the timings of
-``urnn-zoo compare`` and asv results (JSON v2). One row per observation, columns named and typed below.
+``urnn-zoo compare`` and asv results (:mod:`.asv`). One row per observation; the columns and dtypes, and every
+file read, are the run record's (:mod:`urnn_zoo.runs`, :mod:`urnn_zoo.runs.frames`).
 
-Frames (:class:`Results`):
-
-- ``runs``: one row per run and comparison arm (a run that belongs to two arms of a comparison appears
-  twice, once per arm): identity (``run``, ``cell``, ``variant``, ``task``, ``task_label``, ``hidden``,
-  ``seed``, ``arm``, ``budget``), outcome (``status``, ``ok``, ``message``), cost (``steps``,
-  ``steps_done``, ``seconds``, ``seconds_per_step``), size (``params_stored``, ``params_dof``,
-  ``recurrent_stored``, ``recurrent_dof``), provenance (``data_source``, ``stand_in``, ``device``,
-  ``dtype``, ``commit``, ``torch``, ``platform``, ``threads``). Failed runs from a comparison's manifest
-  (no summary) are rows too, with ``ok`` False and the error in ``message``.
-- ``finals``: one row per run, split (``valid``: the last evaluation; ``test``: the final one) and metric:
-  ``run, split, metric, value, baseline``.
-- ``curves``: the runs' ``metrics.csv`` rows with the run's identity: ``run, cell, variant, task,
-  task_label, hidden, seed, step, split, metric, value, seconds``.
-- ``timings``: one row per timed repeat: ``cell, hidden, batch, length, input_size, device, device_name,
-  dtype, threads, repeat, seconds, seconds_per_sequence, source`` (``compare`` or ``asv``).
-- ``asv``: one row per asv benchmark, parameter combination and results file: ``benchmark, kind, unit,
-  params`` (a dict), one column per parameter name, ``value`` (NaN where asv shows n/a or failed),
-  ``q25, q75, commit, machine, cpu, num_cpu, env, date``.
+Frames (:class:`Results`): ``runs``, ``finals``, ``curves``, ``timings``, ``asv`` and ``skipped`` (the run
+folders and files that could not be read, each with the reason and what to do: a damaged file never stops
+a report, it is listed). Failed runs from a comparison's manifest (no summary) are rows of ``runs`` too, with
+``ok`` False and the error in ``message``; a run whose ``summary.json`` says ``running`` while its process is
+gone is ``incomplete``.
 
 Note [Which validation value]
     ``finals``' ``valid`` rows are the run's last evaluation on the validation split (``summary["valid"]``),
@@ -28,43 +16,24 @@ Note [Which validation value]
 from __future__ import annotations
 
 import json
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pandas as pd
 
-__all__ = ["ASV_BATCH", "ASV_LENGTH", "MANIFEST", "OK_STATUSES", "TIMINGS", "Results", "load_results", "load_runs",
-           "load_timings", "task_label", "variant_of"]
+from urnn_zoo.runs import (ASV_COLUMNS, CHECKPOINT_FILE, CONFIG_FILE, CURVE_COLUMNS, FINAL_COLUMNS, MANIFEST_FILE,
+                           RUN_COLUMNS, SKIPPED_COLUMNS, SUMMARY_FILE, TIMING_COLUMNS, TIMINGS_FILE,
+                           RecordError, RunStatus, as_float, read_config, read_manifest, read_metrics, read_summary,
+                           read_timings, typed_frame)
 
-MANIFEST = "compare.json"  # written by urnn_zoo.compare in its output folder
-TIMINGS = "timings.csv"
-OK_STATUSES = ("finished", "early-stopped")
-ASV_BATCH, ASV_LENGTH = 32, 100  # the asv suite's workload (benchmarks/common.py: B = 32, T = 100)
+from .asv import asv_timings, read_asv
 
-RUN_COLUMNS = {
-    "run": "string", "path": "string", "cell": "string", "variant": "string", "task": "string",
-    "task_label": "string", "task_options": "string", "hidden": "Int64", "seed": "Int64", "arm": "string",
-    "budget": "Int64", "status": "string", "ok": "bool", "message": "string", "steps": "Int64",
-    "steps_done": "Int64", "seconds": "float64", "seconds_per_step": "float64", "params_stored": "Int64",
-    "params_dof": "Int64", "recurrent_stored": "Int64", "recurrent_dof": "Int64", "constraint": "string",
-    "complex": "boolean", "metric": "string", "unitarity_error": "float64", "data_source": "string",
-    "stand_in": "boolean", "device": "string", "dtype": "string", "commit": "string", "torch": "string",
-    "platform": "string", "threads": "Int64",
-}
-FINAL_COLUMNS = {"run": "string", "split": "string", "metric": "string", "value": "float64", "baseline": "float64"}
-CURVE_COLUMNS = {"run": "string", "cell": "string", "variant": "string", "task": "string", "task_label": "string",
-                 "hidden": "Int64", "seed": "Int64", "step": "int64", "split": "string", "metric": "string",
-                 "value": "float64", "seconds": "float64"}
-TIMING_COLUMNS = {"cell": "string", "hidden": "int64", "batch": "int64", "length": "int64", "input_size": "int64",
-                  "device": "string", "device_name": "string", "dtype": "string", "threads": "Int64",
-                  "repeat": "int64", "seconds": "float64", "seconds_per_sequence": "float64", "source": "string",
-                  "error": "string"}
-ASV_COLUMNS = {"benchmark": "string", "kind": "string", "unit": "string", "params": "object", "value": "float64",
-               "q25": "float64", "q75": "float64", "commit": "string", "machine": "string", "cpu": "string",
-               "num_cpu": "Int64", "env": "string", "date": "datetime64[ns, UTC]"}
+__all__ = ["ASV_COLUMNS", "CURVE_COLUMNS", "FINAL_COLUMNS", "RUN_COLUMNS", "Results", "SKIPPED_COLUMNS",
+           "TIMING_COLUMNS", "load_results", "load_runs", "load_timings", "task_label", "variant_of"]
+
+Log = Callable[[str], None]
 
 
 @dataclass
@@ -77,20 +46,7 @@ class Results:
     timings: pd.DataFrame
     asv: pd.DataFrame
     manifest: dict[str, Any] = field(default_factory=dict)
-
-
-def _frame(rows: list[dict[str, Any]], columns: dict[str, str]) -> pd.DataFrame:
-    df = pd.DataFrame(rows, columns=list(columns))
-    for col, dtype in columns.items():
-        if dtype == "object":
-            continue
-        if dtype.startswith("datetime"):
-            df[col] = pd.to_datetime(df[col], utc=True, unit="ms") if len(df) else df[col].astype(dtype)
-        elif dtype in ("bool",):
-            df[col] = df[col].fillna(False).astype(bool)
-        else:
-            df[col] = df[col].astype(dtype)
-    return df
+    skipped: pd.DataFrame = field(default_factory=lambda: typed_frame([], SKIPPED_COLUMNS))
 
 
 # ----------------------------------------------------------------------------------------- naming
@@ -129,79 +85,77 @@ def variant_of(cell: str, options: dict[str, Any] | None) -> str:
 
 
 # ----------------------------------------------------------------------------------------- runs
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-
-
 def _run_dirs(root: Path) -> list[Path]:
-    found = {p.parent for name in ("summary.json", "config.json") for p in root.rglob(name)}
+    found = {p.parent for name in (SUMMARY_FILE, CONFIG_FILE, CHECKPOINT_FILE) for p in root.rglob(name)}
     return sorted(found)
 
 
-def _finite(value: Any) -> float:
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return math.nan
-    return value
+def _run_record(folder: Path, root: Path) -> tuple[dict[str, Any], list[dict[str, Any]], pd.DataFrame]:
+    r"""The ``runs`` row, ``finals`` rows and ``metrics.csv`` frame of one run folder.
 
-
-def _run_record(folder: Path, root: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    summary = _read_json(folder / "summary.json") or {}
-    config = _read_json(folder / "config.json") or {}
+    Raises:
+        RecordError: one of its files is damaged.
+    """
+    summary = read_summary(folder) if (folder / SUMMARY_FILE).exists() else {}
+    config = read_config(folder) if (folder / CONFIG_FILE).exists() else {}
+    metrics = read_metrics(folder)
     train_cfg, env = config.get("train", {}), config.get("environment", {})
     get = lambda key, default=None: summary.get(key, train_cfg.get(key, default))  # noqa: E731
     cell, task = get("cell"), get("task")
     task_options = summary.get("task_options", train_cfg.get("task_options")) or {}
     params = summary.get("parameters") or {}
-    status = summary.get("status") or "crashed before its first checkpoint (no summary.json)"
+    if summary:
+        status, message = summary["status"], summary.get("message")
+    else:
+        status = RunStatus.INCOMPLETE
+        message = f"no {SUMMARY_FILE}: it stopped before its first checkpoint; run it again"
     name = str(folder.relative_to(root)) if folder != root else folder.name
     record = {
         "run": name, "path": str(folder), "cell": cell,
         "variant": variant_of(cell, summary.get("cell_options", train_cfg.get("cell_options"))) if cell else "",
         "task": task, "task_label": task_label(task, task_options) if task else None,
         "task_options": json.dumps(task_options, sort_keys=True), "hidden": get("hidden"), "seed": get("seed"),
-        "arm": None, "budget": None, "status": status, "ok": status in OK_STATUSES and bool(summary.get("final")),
-        "message": summary.get("message"), "steps": get("steps"), "steps_done": summary.get("steps_done"),
-        "seconds": _finite(summary.get("seconds")), "seconds_per_step": _finite(summary.get("seconds_per_step")),
+        "arm": None, "budget": None, "status": str(status), "ok": status.ok and bool(summary.get("final")),
+        "message": message, "steps": get("steps"), "steps_done": summary.get("steps_done"),
+        "seconds": as_float(summary.get("seconds")), "seconds_per_step": as_float(summary.get("seconds_per_step")),
         "params_stored": params.get("stored"), "params_dof": params.get("dof"),
         "recurrent_stored": params.get("recurrent_stored"), "recurrent_dof": params.get("recurrent_dof"),
         "constraint": summary.get("constraint"), "complex": summary.get("complex"), "metric": summary.get("metric"),
-        "unitarity_error": _finite(summary.get("unitarity_error")), "data_source": summary.get("data_source"),
+        "unitarity_error": as_float(summary.get("unitarity_error")), "data_source": summary.get("data_source"),
         "stand_in": summary.get("is_stand_in"), "device": get("device"), "dtype": get("dtype"),
-        "commit": env.get("commit"), "torch": env.get("torch"), "platform": env.get("platform"),
-        "threads": env.get("threads"),
+        "commit": env.get("commit"), "torch": (env.get("versions") or {}).get("torch"),
+        "platform": env.get("platform"), "threads": env.get("torch_threads"),
     }
     baseline = summary.get("baseline") or {}
     finals = []
     for split, values in (("valid", summary.get("valid")), ("test", summary.get("final"))):
         for metric, value in (values or {}).items():
-            finals.append({"run": name, "split": split, "metric": metric, "value": _finite(value),
-                           "baseline": _finite(baseline.get(metric))})
-    return record, finals
+            finals.append({"run": name, "split": split, "metric": metric, "value": as_float(value),
+                           "baseline": as_float(baseline.get(metric))})
+    return record, finals, metrics
 
 
-def _manifest_records(manifest: dict[str, Any], known: dict[str, dict[str, Any]],
+def _manifest_records(manifest: dict[str, Any], known: dict[str, dict[str, Any]], skipped: set[str],
                       prefix: str = "") -> list[dict[str, Any]]:
-    r"""Rows per (run, arm) from a comparison manifest; runs without a folder become failure rows.
+    r"""Rows per (run, arm) from a comparison manifest; runs without a folder become failure rows, runs whose
+    folder was skipped (a damaged file) none.
 
     ``prefix``: the manifest's folder relative to the loaded root (run names in it are relative to it).
     """
     rows = []
     for entry in manifest.get("runs", []):
         name = f"{prefix}/{entry['run']}" if prefix else entry["run"]
+        if name in skipped:
+            continue
         base = known.get(name)
         for arm in entry.get("arms") or [None]:
             arm_name, budget = (arm.get("name"), arm.get("budget")) if isinstance(arm, dict) else (arm, None)
             if base is not None:
                 row = dict(base, arm=arm_name, budget=budget)
-                if entry.get("status") == "failed" and not base["ok"]:
+                if entry.get("status") == RunStatus.FAILED and not base["ok"]:
                     row["message"] = entry.get("error") or row["message"]
-                    if row["status"].startswith("crashed"):
-                        row["status"] = "failed"
+                    if row["status"] == RunStatus.INCOMPLETE and not (Path(base["path"]) / SUMMARY_FILE).exists():
+                        row["status"] = str(RunStatus.FAILED)
             else:
                 row = {k: None for k in RUN_COLUMNS}
                 row.update(run=name, path=None, cell=entry.get("cell"), variant=variant_of(entry["cell"], entry.get(
@@ -209,10 +163,60 @@ def _manifest_records(manifest: dict[str, Any], known: dict[str, dict[str, Any]]
                     task_label=task_label(entry.get("task"), entry.get("task_options")) if entry.get("task") else None,
                     task_options=json.dumps(entry.get("task_options") or {}, sort_keys=True),
                     hidden=entry.get("hidden"), seed=entry.get("seed"), arm=arm_name, budget=budget,
-                    status=entry.get("status") or "not run", ok=False,
+                    status=str(entry.get("status") or RunStatus.PENDING), ok=False,
                     message=entry.get("error") or "no run folder", steps=entry.get("steps"))
             rows.append(row)
     return rows
+
+
+def _skip(skipped: list[dict[str, Any]], path: Path, exc: Exception, log: Log | None) -> None:
+    problem = str(exc)
+    skipped.append({"path": str(path), "problem": problem})
+    if log:
+        log(f"report: skipping {path}: {problem}")
+
+
+def _load_runs(root: Path, log: Log | None):
+    records: dict[str, dict[str, Any]] = {}
+    finals: list[dict[str, Any]] = []
+    curves: list[pd.DataFrame] = []
+    skipped: list[dict[str, Any]] = []
+    skipped_names: set[str] = set()
+    folders = _run_dirs(root) if root.is_dir() else []
+    for folder in folders:
+        try:
+            record, rows, metrics = _run_record(folder, root)
+        except (RecordError, OSError) as exc:
+            _skip(skipped, folder, exc, log)
+            skipped_names.add(str(folder.relative_to(root)) if folder != root else folder.name)
+            continue
+        records[record["run"]] = record
+        finals.extend(rows)
+        if len(metrics):
+            for key in ("run", "cell", "variant", "task", "task_label", "hidden", "seed"):
+                metrics[key] = record[key]
+            curves.append(metrics)
+    # The comparison manifests under root: the one at root, or those of several comparisons below it.
+    manifests: dict[Path, dict[str, Any]] = {}
+    for path in sorted(root.rglob(MANIFEST_FILE)) if root.is_dir() else []:
+        try:
+            manifests[path.parent] = read_manifest(path)
+        except (RecordError, OSError) as exc:
+            _skip(skipped, path, exc, log)
+    rows = []
+    for folder, entries in manifests.items():
+        prefix = "" if folder == root else str(folder.relative_to(root))
+        rows += _manifest_records(entries, records, skipped_names, prefix)
+    listed = {r["run"] for r in rows}
+    rows += [r for name, r in records.items() if name not in listed]
+    manifest = manifests.get(root) or (next(iter(manifests.values())) if len(manifests) == 1 else {})
+    if curves:
+        curve_rows = pd.concat(curves, ignore_index=True)[list(CURVE_COLUMNS)]
+        curve_frame = typed_frame(curve_rows.to_dict("records"), CURVE_COLUMNS)
+    else:
+        curve_frame = typed_frame([], CURVE_COLUMNS)
+    return (typed_frame(rows, RUN_COLUMNS), typed_frame(finals, FINAL_COLUMNS), curve_frame, manifest,
+            skipped)
 
 
 def load_runs(root: str | os.PathLike[str]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, Any]]:
@@ -223,96 +227,85 @@ def load_runs(root: str | os.PathLike[str]) -> tuple[pd.DataFrame, pd.DataFrame,
             folder gives empty frames with the documented columns.
 
     Returns:
-        ``(runs, finals, curves, manifest)`` (module docstring); ``manifest`` is the comparison's at
-        ``root`` (or the only one below it; ``{}`` otherwise).
+        ``(runs, finals, curves, manifest)`` (:mod:`urnn_zoo.runs.frames`); ``manifest`` is the comparison's at
+        ``root`` (or the only one below it; ``{}`` otherwise). Folders with a damaged file are left out
+        (:func:`load_results` lists them in ``skipped``).
 
     Example::
 
         >>> runs, finals, curves, manifest = load_runs("runs/quick")          # doctest: +SKIP
         >>> runs.groupby("cell").ok.mean()                                     # doctest: +SKIP
     """
-    root = Path(root)
-    records: dict[str, dict[str, Any]] = {}
-    finals: list[dict[str, Any]] = []
-    curves: list[pd.DataFrame] = []
-    if root.is_dir():
-        for folder in _run_dirs(root):
-            record, rows = _run_record(folder, root)
-            records[record["run"]] = record
-            finals.extend(rows)
-            metrics = folder / "metrics.csv"
-            if metrics.is_file():
-                try:
-                    frame = pd.read_csv(metrics)
-                except (pd.errors.EmptyDataError, pd.errors.ParserError):
-                    frame = pd.DataFrame()
-                if len(frame):
-                    for key in ("run", "cell", "variant", "task", "task_label", "hidden", "seed"):
-                        frame[key] = record[key]
-                    curves.append(frame)
-    # The comparison manifests under root: the one at root, or those of several comparisons below it.
-    manifests = {p.parent: m for p in sorted(root.rglob(MANIFEST)) if (m := _read_json(p))} if root.is_dir() else {}
-    rows = []
-    for folder, entries in manifests.items():
-        prefix = "" if folder == root else str(folder.relative_to(root))
-        rows += _manifest_records(entries, records, prefix)
-    listed = {r["run"] for r in rows}
-    rows += [r for name, r in records.items() if name not in listed]
-    manifest = manifests.get(root) or (next(iter(manifests.values())) if len(manifests) == 1 else {})
-    curve_rows = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame(columns=list(CURVE_COLUMNS))
-    curve_frame = _frame(curve_rows[list(CURVE_COLUMNS)].to_dict("records"), CURVE_COLUMNS) if len(curve_rows) \
-        else _frame([], CURVE_COLUMNS)
-    return _frame(rows, RUN_COLUMNS), _frame(finals, FINAL_COLUMNS), curve_frame, manifest
+    runs, finals, curves, manifest, _ = _load_runs(Path(root), None)
+    return runs, finals, curves, manifest
 
 
 # ----------------------------------------------------------------------------------------- timings
+def _load_timings(path: Path, log: Log | None) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    files = sorted(path.rglob(TIMINGS_FILE)) if path.is_dir() else [path] if path.is_file() else []
+    frames, skipped = [], []
+    for file in files:
+        try:
+            frame = read_timings(file)
+        except (RecordError, OSError) as exc:
+            _skip(skipped, file, exc, log)
+            continue
+        if len(frame):
+            frames.append(frame)
+    if not frames:
+        return typed_frame([], TIMING_COLUMNS), skipped
+    df = pd.concat(frames, ignore_index=True)
+    df["error"] = df["error"].fillna("")
+    df["source"] = df["source"].fillna("compare")
+    return typed_frame(df[list(TIMING_COLUMNS)].to_dict("records"), TIMING_COLUMNS), skipped
+
+
 def load_timings(path: str | os.PathLike[str]) -> pd.DataFrame:
     r"""The timings of ``urnn-zoo compare``: a ``timings.csv`` file, or every one under a folder.
 
     Returns:
-        The ``timings`` frame (module docstring); empty when there is no file.
+        The ``timings`` frame (:data:`urnn_zoo.runs.TIMING_COLUMNS`); empty when there is no file. A damaged
+        file is left out (:func:`load_results` lists it in ``skipped``).
     """
-    path = Path(path)
-    files = sorted(path.rglob(TIMINGS)) if path.is_dir() else [path] if path.is_file() else []
-    frames = [f for f in (pd.read_csv(file) for file in files) if len(f)]
-    if not frames:
-        return _frame([], TIMING_COLUMNS)
-    df = pd.concat(frames, ignore_index=True)
-    if "source" not in df:
-        df["source"] = "compare"
-    for col in TIMING_COLUMNS:
-        if col not in df:
-            df[col] = None
-    df["error"] = df["error"].fillna("").astype(str)
-    return _frame(df[list(TIMING_COLUMNS)].to_dict("records"), TIMING_COLUMNS)
+    return _load_timings(Path(path), None)[0]
 
 
 # ----------------------------------------------------------------------------------------- everything
-def load_results(runs: str | os.PathLike[str] | None, asv: str | os.PathLike[str] | None = None) -> Results:
+def load_results(runs: str | os.PathLike[str] | None, asv: str | os.PathLike[str] | None = None,
+                 log: Log | None = None) -> Results:
     r"""Runs, their comparison's timings and asv results, as one :class:`Results`.
 
     Args:
         runs: a folder of run folders (with ``timings.csv`` and ``compare.json`` when ``urnn-zoo compare``
             wrote it); ``None`` for none.
         asv: an asv results folder (optional).
+        log: a ``print``-like callable told what is loaded and what is skipped (optional).
 
     Example::
 
         >>> res = load_results("runs/quick", ".asv/results")                  # doctest: +SKIP
         >>> res.runs.shape, res.timings.source.unique()                        # doctest: +SKIP
     """
+    skipped: list[dict[str, Any]] = []
     if runs is not None:
-        run_frame, finals, curves, manifest = load_runs(runs)
-        timings = load_timings(runs)
+        if log:
+            log(f"report: reading the runs under {runs}")
+        run_frame, finals, curves, manifest, bad = _load_runs(Path(runs), log)
+        timings, bad_timings = _load_timings(Path(runs), log)
+        skipped += bad + bad_timings
     else:
-        run_frame, finals, curves, manifest = (_frame([], RUN_COLUMNS), _frame([], FINAL_COLUMNS),
-                                               _frame([], CURVE_COLUMNS), {})
-        timings = _frame([], TIMING_COLUMNS)
-    from .asv import asv_timings, load_asv
-
-    asv_frame = load_asv(asv)
+        run_frame, finals, curves, manifest = (typed_frame([], RUN_COLUMNS), typed_frame([], FINAL_COLUMNS),
+                                               typed_frame([], CURVE_COLUMNS), {})
+        timings = typed_frame([], TIMING_COLUMNS)
+    if asv is not None and log:
+        log(f"report: reading the asv results under {asv}")
+    asv_frame, bad_asv = read_asv(asv)
+    for item in bad_asv:
+        _skip(skipped, Path(item["path"]), ValueError(item["problem"]), log)
     extra = asv_timings(asv_frame)
     if len(extra):
         timings = pd.concat([timings, extra], ignore_index=True) if len(timings) else extra
-    return Results(run_frame, finals, curves, timings, asv_frame, manifest)
-
+    if log:
+        log(f"report: {run_frame.run.nunique()} runs, {len(timings)} timings, {len(asv_frame)} asv values"
+            + (f"; {len(skipped)} skipped" if skipped else ""))
+    return Results(run_frame, finals, curves, timings, asv_frame, manifest, typed_frame(skipped, SKIPPED_COLUMNS))

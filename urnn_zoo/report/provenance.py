@@ -9,84 +9,19 @@ Example::
 """
 from __future__ import annotations
 
-import datetime as _dt
-import os
-import platform
-import subprocess
-from importlib import metadata
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from urnn_zoo.runs.environment import PACKAGES, capture, cpu_model, git_commit
+
 __all__ = ["environment", "git_commit", "provenance", "cpu_model", "PACKAGES"]
-
-PACKAGES = ("urnn_zoo", "torch", "numpy", "pandas", "seaborn", "matplotlib", "geotorch", "scikit-learn", "mlxtend",
-            "music21", "asv")
-
-
-def git_commit(where: str | os.PathLike[str] | None = None) -> str | None:
-    r"""``HEAD`` of the checkout holding ``where`` (default: this package), with ``+dirty`` when the work tree
-    differs from it; ``None`` outside a git checkout."""
-    cwd = Path(where) if where else Path(__file__).resolve().parent
-    try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True,
-                              timeout=10).stdout.strip()
-        if not head:
-            return None
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
-        return head + ("+dirty" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
-def cpu_model() -> str:
-    r"""The CPU's model name (``/proc/cpuinfo`` on Linux, ``platform.processor()`` elsewhere)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _version(package: str) -> str | None:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return None
-
-
-def _memory_gib() -> float | None:
-    try:
-        pages, size = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
-        return round(pages * size / 2**30, 1)
-    except (ValueError, OSError, AttributeError):
-        return None
 
 
 def environment() -> dict[str, Any]:
-    r"""Where the report is made: commit, versions, machine, cores, memory, torch threads and CUDA device."""
-    import torch
-
-    cuda = None
-    if torch.cuda.is_available():
-        cuda = ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count()))
-    return {
-        "generated": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
-        "commit": git_commit(),
-        "versions": {p: v for p in PACKAGES if (v := _version(p))},
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "machine": platform.node(),
-        "cpu": cpu_model(),
-        "cores": os.cpu_count(),
-        "memory_gib": _memory_gib(),
-        "torch_threads": torch.get_num_threads(),
-        "cuda": cuda or "none",
-    }
+    r"""Where the report is made (:func:`urnn_zoo.runs.environment.capture`, the capture every run's
+    ``config.json`` holds): commit, versions, machine, cores, memory, torch threads and CUDA device."""
+    return capture()
 
 
 def _listed(values) -> list:

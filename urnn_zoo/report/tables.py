@@ -6,10 +6,14 @@ Every registered cell has a row in every task's table: a cell whose runs failed 
 runs says so. :func:`paper_table` gives the numbers (the CSV), :func:`formatted` the text of the
 Markdown/LaTeX/HTML versions; :func:`to_markdown` and :func:`to_latex` write them.
 
+The numbers (:func:`paper_table`, the CSV files) call the hidden size ``hidden``, as every tidy frame does;
+the text (:func:`formatted`) shows it as the KRU paper's ``N``. A run that diverged
+(:mod:`urnn_zoo.runs.divergence`) is marked ``DIVERGED`` with the reason, apart from runs that failed.
+
 Example::
 
     >>> res = load_results("runs/quick")                                       # doctest: +SKIP
-    >>> paper_table(res, "copy (T=50)", "N=64")[["cell", "N", "total_stored", "test loss mean"]]
+    >>> paper_table(res, "copy (T=50)", "N=64")[["cell", "hidden", "total_stored", "test loss mean"]]
 """
 from __future__ import annotations
 
@@ -18,6 +22,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from urnn_zoo.runs import RunStatus
 
 from .bibtex import label
 from .load import Results
@@ -75,11 +81,22 @@ def speed_of(res: Results, cell: str, hidden: int) -> tuple[float, float]:
 
 def _reason(status: str, message) -> str:
     message = message if isinstance(message, str) and message else ""
-    if status == "failed" and message:
+    if status == RunStatus.FAILED and message:
         return message
-    if status.startswith("stopped") or not message:
+    if RunStatus.parse(status).stopped or not message:
         return status
     return f"{status}: {message}"
+
+
+def _outcome(group: pd.DataFrame) -> str:
+    r"""``ok``, ``DIVERGED`` (every run that is not ok diverged) or ``FAILED``, and ``k of n ...`` for a mix."""
+    ok, bad = int(group.ok.sum()), group[~group.ok]
+    if not len(bad):
+        return "ok"
+    diverged = bool((bad.status == RunStatus.DIVERGED).all())
+    if ok == 0:
+        return "DIVERGED" if diverged else "FAILED"
+    return f"{len(bad)} of {len(group)} {'diverged' if diverged else 'failed'}"
 
 
 def _status(group: pd.DataFrame) -> str:
@@ -88,13 +105,13 @@ def _status(group: pd.DataFrame) -> str:
         return "ok" if ok == 1 else f"ok ({ok} seeds)"
     bad = group[~group.ok]
     reasons = "; ".join(dict.fromkeys(_reason(str(s), m) for s, m in zip(bad.status, bad.message)))
-    return f"{'FAILED' if ok == 0 else f'{len(bad)} of {len(group)} failed'}: {reasons}"
+    return f"{_outcome(group)}: {reasons}"
 
 
 def paper_table(res: Results, task_label: str, arm: str | None = None) -> pd.DataFrame:
     r"""The numbers of one task's table in one arm: a row per (cell, variant, N), every registered cell.
 
-    Columns: ``cell``, ``model`` (registry name and display name), ``variant``, ``N``, the four parameter
+    Columns: ``cell``, ``model`` (registry name and display name), ``variant``, ``hidden``, the four parameter
     columns (:data:`PARAM_COLUMNS`), ``"<split> <metric> mean"`` / ``"... std"`` for every split and metric,
     ``seeds`` (runs that finished), ``runs``, ``ms/seq mean`` / ``ms/seq std`` and ``status``. Metrics and
     counts are the runs' own numbers (means over the seeds that finished; a failed run is left out of
@@ -108,7 +125,7 @@ def paper_table(res: Results, task_label: str, arm: str | None = None) -> pd.Dat
     for (cell, variant, hidden), group in runs.groupby(["cell", "variant", "hidden"], sort=False, dropna=False):
         first = group.iloc[0]
         row = {"cell": cell, "model": label(cell) + (f" [{variant}]" if variant else ""), "variant": variant,
-               "N": int(hidden) if pd.notna(hidden) else pd.NA}
+               "hidden": int(hidden) if pd.notna(hidden) else pd.NA}
         for col, src in zip(PARAM_COLUMNS, ("params_stored", "params_dof", "recurrent_stored", "recurrent_dof")):
             values = group[src].dropna()
             row[col] = values.iloc[0] if len(values) else pd.NA
@@ -127,15 +144,15 @@ def paper_table(res: Results, task_label: str, arm: str | None = None) -> pd.Dat
         rows.append(row)
     for cell in _registered():  # every registered cell has a row
         if cell not in {r["cell"] for r in rows}:
-            rows.append({"cell": cell, "model": label(cell), "variant": "", "N": pd.NA, "seeds": 0, "runs": 0,
+            rows.append({"cell": cell, "model": label(cell), "variant": "", "hidden": pd.NA, "seeds": 0, "runs": 0,
                          "status": "not run"})
     df = pd.DataFrame(rows)
     order = {c: i for i, c in enumerate(_registered())}
     df["_order"] = df.cell.map(lambda c: order.get(c, len(order)))
-    df = df.sort_values(["_order", "N"], kind="stable").drop(columns="_order").reset_index(drop=True)
+    df = df.sort_values(["_order", "hidden"], kind="stable").drop(columns="_order").reset_index(drop=True)
     for col in PARAM_COLUMNS:
         df[col] = df.get(col, pd.Series(pd.NA, index=df.index)).astype("Int64")
-    df["N"] = df["N"].astype("Int64")
+    df["hidden"] = df["hidden"].astype("Int64")
     return df
 
 
@@ -173,7 +190,7 @@ def _pm(mean: Any, std: Any, metric: str = "") -> str:
 def formatted(table: pd.DataFrame) -> pd.DataFrame:
     r"""The text of a :func:`paper_table`: ``mean ± std`` cells, accuracies in %, parameters with thousands
     separators, ``–`` for what is missing."""
-    out = pd.DataFrame({"model": table.model, "N": [("–" if pd.isna(n) else str(n)) for n in table.N]})
+    out = pd.DataFrame({"model": table.model, "N": [("–" if pd.isna(n) else str(n)) for n in table.hidden]})
     for col, title in PARAM_COLUMNS.items():
         out[title] = ["–" if pd.isna(v) else f"{int(v):,}" for v in table[col]]
     for col in table.columns:
@@ -221,7 +238,8 @@ def to_latex(text: pd.DataFrame, caption: str, label_: str) -> str:
 
 
 def coverage(res: Results) -> pd.DataFrame:
-    r"""Every registered cell against every task: ``ok``, ``FAILED: ...``, ``k of n failed`` or ``not run``.
+    r"""Every registered cell against every task: ``ok``, ``FAILED``, ``DIVERGED``, ``k of n failed`` (or
+    ``diverged``) or ``not run``, with the number of runs.
 
     Index: cell labels; columns: task labels (a ``no runs`` column when there are no runs at all).
     """
@@ -229,15 +247,15 @@ def coverage(res: Results) -> pd.DataFrame:
     table = pd.DataFrame(index=[label(c) for c in _registered()], columns=tasks, dtype=object)
     table[:] = "not run"
     for (cell, task), group in res.runs.drop_duplicates("run").groupby(["cell", "task_label"]):
-        ok, n = int(group.ok.sum()), len(group)
-        table.loc[label(cell), task] = ("ok" if ok == n else "FAILED" if ok == 0 else f"{n - ok} of {n} failed") + \
-            f" ({n} run{'s' if n > 1 else ''})"
+        n = len(group)
+        table.loc[label(cell), task] = f"{_outcome(group)} ({n} run{'s' if n > 1 else ''})"
     table.index.name = "cell"
     return table.reset_index()
 
 
 def failures(res: Results) -> pd.DataFrame:
-    r"""The runs that did not finish: run, cell, task, N, seed, status, message."""
+    r"""The runs without a result (failed, diverged, stopped, incomplete): run, cell, task, hidden size, seed,
+    status, message."""
     bad = res.runs[~res.runs.ok].drop_duplicates("run")
     return bad[["run", "cell", "task_label", "hidden", "seed", "status", "message"]].reset_index(drop=True)
 

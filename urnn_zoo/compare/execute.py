@@ -1,0 +1,272 @@
+r"""Running the runs of a grid: each reused, resumed, restarted or trained (Note [Resuming a grid]), in this
+process or in worker processes, and stopped cleanly by Ctrl-C (Note [Ctrl-C in a comparison]).
+
+Note [Resuming a grid]
+    Before running, the state of a run's folder decides (:func:`urnn_zoo.runs.folder_state`):
+
+    - a run that ended (finished or early-stopped with at least the steps asked, diverged, or stopped by a
+      non-finite value) is **reused** as it is, with or without its ``checkpoint.pt``;
+    - a run with a readable checkpoint (interrupted, killed, finished with fewer steps than asked, or whose
+      ``summary.json`` is damaged) is **resumed** from it, which gives the numbers an uninterrupted run would
+      have given (Note [Exact resume] of :mod:`urnn_zoo.training`);
+    - a folder with a record but nothing to resume from (no checkpoint, or a damaged one) is **restarted**
+      (the damaged file is named in the outcome's ``note``);
+    - anything else is **trained**.
+
+    A run whose training raises is recorded as ``failed``, with its error, and the grid goes on.
+
+Note [Ctrl-C in a comparison]
+    With ``jobs > 1`` the runs train in worker processes. Their SIGINT handler ignores a Ctrl-C of their
+    own (a terminal sends it to the whole process group): stopping is the main process's decision. On
+    SIGINT the main process sets a shared stop event, cancels the runs not started, and waits up to
+    :data:`GRACE_SECONDS` for the runs being trained (each worker marks its run in a shared array while it
+    trains it): in each worker a thread waiting on the event interrupts the run (``_thread.interrupt_main``),
+    the training loop writes its summary (``incomplete``; it resumes from its last checkpoint later) and the
+    worker returns that outcome. Then the workers are terminated (idle ones, ones still starting up, and any
+    still busy after the grace period, whose summary then says ``running`` with a process that is gone, which
+    reads as ``incomplete``). Every run's status is then recorded and :class:`KeyboardInterrupt` is raised, so that the
+    command exits with status 130 within seconds. With ``jobs == 1`` the run in progress is interrupted where
+    it is and the rest are cancelled the same way.
+"""
+from __future__ import annotations
+
+import _thread
+import concurrent.futures as cf
+import multiprocessing
+import os
+import signal
+import threading
+import time
+import traceback
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Callable
+
+from urnn_zoo.runs import RunAction, RunStatus, clear_run_folder, folder_state, holds_run
+
+from .grid import RunSpec, cost
+
+__all__ = ["GRACE_SECONDS", "run_grid", "run_one"]
+GRACE_SECONDS = 10.0  # how long Ctrl-C waits for running workers to write their status
+
+_STOP: Any = None  # a worker's stop event (Note [Ctrl-C in a comparison])
+_SLOTS: Any = None  # a worker's view of the shared array: 1 at a run's index while it is trained
+_ACTIVE = threading.Event()  # set while a worker trains a run
+_STOPPING = threading.Event()  # set by a worker's watcher thread once the stop event is set
+
+
+def _outcome(name: str, status: RunStatus, action: RunAction, *, error: str | None = None, note: str | None = None,
+             seconds: float | None = 0.0, cpu_seconds: float | None = 0.0) -> dict[str, Any]:
+    return {"run": name, "status": status, "error": error, "note": note, "seconds": seconds,
+            "cpu_seconds": cpu_seconds, "action": action}
+
+
+def _stopped_outcome(spec: dict[str, Any], out: str, action: RunAction, start: float | None = None,
+                     cpu: float | None = None) -> dict[str, Any]:
+    r"""The outcome of a run that Ctrl-C stopped or cancelled: its folder's status."""
+    state = folder_state(Path(out) / spec["name"])
+    seconds = round(time.perf_counter() - start, 3) if start is not None else 0.0
+    cpu_seconds = round(time.process_time() - cpu, 3) if cpu is not None else 0.0
+    return _outcome(spec["name"], state.status, action, note=state.problem, seconds=seconds, cpu_seconds=cpu_seconds)
+
+
+def run_one(spec: dict[str, Any], out: str, device: str, threads: int | None = None,
+            force: bool = False, slot: int | None = None) -> dict[str, Any]:
+    r"""Train (or reuse, resume, restart) one run of a grid (Note [Resuming a grid]); never raises: an error is a
+    ``failed`` outcome, a Ctrl-C an ``interrupted`` one (a run stopped before it started: ``cancelled``).
+
+    Args:
+        spec: a :class:`~urnn_zoo.compare.grid.RunSpec` as a dict. out: the comparison's folder.
+        device: the training device. threads: torch threads (``None``: leave torch's setting).
+        force: retrain from scratch. slot: the run's index in a worker's shared array of active runs.
+
+    Returns:
+        ``{"run", "status", "error", "note", "seconds", "cpu_seconds", "action"}``: wall and CPU seconds of this
+        call (CPU: every thread of the process); ``action`` a :class:`urnn_zoo.runs.RunAction`; ``note``: a damaged file
+        that made it restart.
+    """
+    start, cpu = time.perf_counter(), time.process_time()
+    if _SLOTS is not None and slot is not None:
+        _SLOTS[slot] = 1  # before the stop check: the main process waits for a run marked here
+    try:
+        if _STOP is not None and _STOP.is_set():  # Ctrl-C before this run started
+            return _stopped_outcome(spec, out, RunAction.CANCELLED)
+        return _run_one(spec, out, device, threads, force, start, cpu)
+    finally:
+        if _SLOTS is not None and slot is not None:
+            _SLOTS[slot] = 0
+
+
+def _run_one(spec: dict[str, Any], out: str, device: str, threads: int | None, force: bool, start: float,
+             cpu: float) -> dict[str, Any]:
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    from urnn_zoo.training import train
+
+    folder = Path(out) / spec["name"]
+    action, resume, note = RunAction.TRAINED, False, None
+    try:
+        if force:
+            clear_run_folder(folder)
+        else:
+            state = folder_state(folder)
+            summary, status = state.summary, state.status
+            if summary is not None and status.ended and (not status.ok or summary["steps"] >= spec["steps"]):
+                return _outcome(spec["name"], status, RunAction.REUSED)
+            if state.resumable:
+                action, resume, note = RunAction.RESUMED, True, state.problem
+            elif holds_run(folder):
+                action, note = RunAction.RESTARTED, state.problem
+                clear_run_folder(folder)
+        _ACTIVE.set()
+        try:
+            if _STOP is not None and _STOP.is_set():  # stopped while the folder was read: the watcher has fired
+                raise KeyboardInterrupt
+            result = train(spec["cell"], spec["task"], out=out, name=spec["name"], hidden=spec["hidden"],
+                           steps=spec["steps"], seed=spec["seed"], cell_options=spec["cell_options"] or None,
+                           task_options=spec["task_options"], device=device, resume=resume, progress="none",
+                           **spec["train"])
+        finally:
+            _ACTIVE.clear()
+        status, error = result.summary["status"], None
+    except KeyboardInterrupt:
+        return _stopped_outcome(spec, out, RunAction.INTERRUPTED, start, cpu)
+    except Exception as exc:  # a run that fails is a result: record it, go on with the grid
+        status, action = RunStatus.FAILED, RunAction.FAILED
+        where = traceback.extract_tb(exc.__traceback__)[-1]
+        error = f"{type(exc).__name__}: {exc} (at {Path(where.filename).name}:{where.lineno})"
+    return _outcome(spec["name"], status, action, error=error, note=note,
+                    seconds=round(time.perf_counter() - start, 3), cpu_seconds=round(time.process_time() - cpu, 3))
+
+
+def _worker_init(stop: Any, slots: Any) -> None:
+    r"""Set up a worker process (Note [Ctrl-C in a comparison])."""
+    global _STOP, _SLOTS
+    _STOP, _SLOTS = stop, slots
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        # Only lock-free flags here: the handler may run while the main thread holds the stop event's lock.
+        if _STOPPING.is_set() and _ACTIVE.is_set():
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, on_sigint)
+
+    def watch() -> None:
+        stop.wait()
+        _STOPPING.set()
+        _thread.interrupt_main()  # runs on_sigint in the main thread
+
+    threading.Thread(target=watch, name="urnn-zoo-stop", daemon=True).start()
+
+
+def run_grid(specs: list[RunSpec], out: str | os.PathLike[str], *, jobs: int = 1, device: str = "cpu",
+             force: bool = False, on_done: Callable[[RunSpec, dict[str, Any]], None] | None = None) -> list[dict]:
+    r"""Run every spec (resumably, Note [Resuming a grid]); ``jobs > 1`` runs them in that many processes.
+
+    Each worker process gets ``cores // jobs`` torch threads (at least one). Longer runs start first.
+
+    Args:
+        specs: the runs. out: their parent folder. jobs: parallel processes. device: training device.
+        force: retrain every run from scratch.
+        on_done: called in this process after each run with its spec and outcome (the manifest writer); on
+            Ctrl-C also for every run stopped or cancelled.
+
+    Returns:
+        The outcomes, in the order of ``specs``.
+
+    Raises:
+        KeyboardInterrupt: on Ctrl-C, after every run's outcome was passed to ``on_done`` (Note [Ctrl-C in a
+        comparison]).
+    """
+    out = str(out)
+    Path(out).mkdir(parents=True, exist_ok=True)
+    order = sorted(range(len(specs)), key=lambda i: -cost(specs[i]))
+    outcomes: dict[int, dict[str, Any]] = {}
+
+    def record(i: int, outcome: dict[str, Any]) -> None:
+        outcomes[i] = outcome
+        if on_done:
+            on_done(specs[i], outcome)
+
+    def cancel_rest() -> None:
+        for i in order:
+            if i not in outcomes:
+                record(i, _stopped_outcome(asdict(specs[i]), out, RunAction.CANCELLED))
+
+    if jobs <= 1 or len(specs) <= 1:
+        try:
+            for i in order:
+                record(i, run_one(asdict(specs[i]), out, device, None, force))
+                if outcomes[i]["action"] == RunAction.INTERRUPTED:
+                    raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            with _sigint_ignored():
+                cancel_rest()
+            raise
+        return [outcomes[i] for i in range(len(specs))]
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    context = multiprocessing.get_context("spawn")  # no fork after torch's thread pools exist
+    stop, slots = context.Event(), context.Array("b", len(specs), lock=False)
+    pool = cf.ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_worker_init,
+                                  initargs=(stop, slots))
+    futures: dict[cf.Future, int] = {}
+
+    def collect(future: cf.Future) -> None:
+        i = futures[future]
+        try:
+            outcome = future.result()
+        except cf.CancelledError:
+            outcome = _stopped_outcome(asdict(specs[i]), out, RunAction.CANCELLED)
+        except BaseException as exc:  # the worker process itself died, or was stopped between runs
+            if stop.is_set():
+                outcome = _stopped_outcome(asdict(specs[i]), out, RunAction.INTERRUPTED)
+            else:
+                outcome = _outcome(specs[i].name, RunStatus.FAILED, RunAction.FAILED,
+                                   error=f"{type(exc).__name__}: {exc}", seconds=None, cpu_seconds=None)
+        record(i, outcome)
+
+    try:
+        for i in order:
+            futures[pool.submit(run_one, asdict(specs[i]), out, device, threads, force, i)] = i
+        pending = set(futures)
+        while pending:
+            done, pending = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+            for future in done:
+                collect(future)
+    except KeyboardInterrupt:
+        with _sigint_ignored():
+            stop.set()
+            training = {i for i in range(len(specs)) if slots[i]}  # the runs being trained now
+            pool.shutdown(wait=False, cancel_futures=True)
+            deadline = time.perf_counter() + GRACE_SECONDS
+            while True:
+                left = [f for f in futures if futures[f] not in outcomes]
+                for future in [f for f in left if f.done()]:
+                    collect(future)
+                busy = [f for f in left if not f.done() and (futures[f] in training or slots[futures[f]])]
+                if not busy or time.perf_counter() > deadline:
+                    break
+                cf.wait(busy, timeout=0.2, return_when=cf.FIRST_COMPLETED)
+            for future in [f for f in futures if futures[f] not in outcomes and f.done()]:  # done meanwhile
+                collect(future)
+            for child in multiprocessing.active_children():  # the pool's workers: idle, starting or stuck
+                child.terminate()
+            cancel_rest()
+        raise
+    pool.shutdown(wait=True)
+    return [outcomes[i] for i in range(len(specs))]
+
+
+class _sigint_ignored:
+    r"""Ignore further Ctrl-C while the outcomes of a stopped grid are recorded (a bounded wait)."""
+
+    def __enter__(self) -> None:
+        self.previous = signal.getsignal(signal.SIGINT)
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def __exit__(self, *exc: object) -> None:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, self.previous)
