@@ -267,6 +267,16 @@ def test_main_passes_the_subcommands_status_through(monkeypatch):
     assert main(["--help"]) == 0 and main(["tasks", "--format", "nope"]) == 2
 
 
+def test_train_exits_1_when_the_run_diverged_and_0_when_it_finished(tmp_path, capsys):
+    common = ["train", "--cell", "exprnn", "--task", "copy", "--T", "3", "--hidden", "8", "--steps", "20",
+              "--eval-every", "10", "--eval-batches", "1", "--test-batches", "1", "--batch-size", "4",
+              "--progress", "none", "--out", str(tmp_path)]
+    assert main([*common, "--lr", "1e6", "--name", "blown"]) == 1
+    assert json.loads((tmp_path / "blown" / "summary.json").read_text())["status"] == "diverged"
+    assert main([*common, "--name", "fine"]) == 0
+    assert json.loads((tmp_path / "fine" / "summary.json").read_text())["status"] == "finished"
+
+
 def test_console_script_refuses_with_exit_status_2(tmp_path):
     done = subprocess.run([sys.executable, "-m", "urnn_zoo.cli", *BASE, "--out", str(tmp_path), "--clip", "-1"],
                           capture_output=True, text=True, timeout=120)

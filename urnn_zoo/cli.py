@@ -176,7 +176,9 @@ def _train(args: argparse.Namespace) -> int:
         checkpoint_every=args.checkpoint_every, early_stop=args.early_stop, device=args.device, dtype=args.dtype,
         force=args.force, resume=args.resume, progress=args.progress)
     print(result.path)
-    return 1 if result.summary["status"].startswith("stopped") else 0
+    from urnn_zoo.runs import RunStatus
+
+    return 0 if RunStatus.parse(result.summary["status"]).ok else 1  # stopped by a NaN, or diverged: 1
 
 
 def _fmt(value: Any) -> str:
@@ -387,7 +389,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     Every value is checked before any work is done or any file written (:mod:`urnn_zoo.arguments`). Errors a
     user can fix (a value out of range, unknown names or options, an existing run folder, missing data
     files) print one line ``urnn-zoo COMMAND: error: ...`` (argparse adds its usage line) and return 2; a run
-    stopped by a non-finite loss returns 1; otherwise the subcommand's status (``compare``: non-zero when a
+    stopped by a non-finite loss, or one that diverged, returns 1; otherwise the subcommand's status (``compare``: non-zero when a
     run failed).
     """
     try:

@@ -12,7 +12,6 @@ without ``schema`` and ``interrupted``.
 """
 from __future__ import annotations
 
-import enum
 import os
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from typing import Any
 from .atomic import write_json
 from .errors import RecordError
 from .jsonfile import read_json_record
-from .status import RunStatus
+from .status import RunStatus, TextEnum
 
 __all__ = ["MANIFEST_FILE", "MANIFEST_SCHEMA", "RunAction", "read_manifest", "write_manifest"]
 
@@ -28,7 +27,7 @@ MANIFEST_FILE = "compare.json"
 MANIFEST_SCHEMA = 1
 
 
-class RunAction(enum.StrEnum):
+class RunAction(TextEnum):
     r"""What a comparison did with a run (``compare.json``'s ``action``; Note [Resuming a grid] of
     :mod:`urnn_zoo.compare.execute`)."""
 

@@ -14,13 +14,21 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["RunStatus"]
+__all__ = ["RunStatus", "TextEnum"]
 
 # Statuses written by urnn_zoo before the record had a schema, and what they mean now.
 _LEGACY = {"interrupted": "incomplete"}
 
 
-class RunStatus(enum.StrEnum):
+class TextEnum(str, enum.Enum):
+    r"""An enum whose members are their text: ``str()``, f-strings and JSON give the value (``enum.StrEnum``
+    does this from Python 3.11 on; the project supports 3.10)."""
+
+    __str__ = str.__str__
+    __format__ = str.__format__
+
+
+class RunStatus(TextEnum):
     r"""A run's status; its value is the text written in the record files (``str(status)``)."""
 
     PENDING = "pending"
