@@ -54,9 +54,10 @@ if not tasks_of(res):
 # %% [markdown]
 # ## The parameter-count template against the paper
 #
-# The KRU paper's totals count stored reals: a complex input matrix (2·N·n_in), N real biases, the Kronecker
-# factors, and a readout on [Re h; Im h] (2N·n_out + n_out) (DESIGN §3, reference §9). The suite's
-# `SequenceModel.parameter_count()` of the paper's configurations:
+# The KRU paper's totals (Jose, Cissé, Fleuret, ICML 2018, arXiv 1705.10142) count stored reals: a complex
+# input matrix (2·N·n_in), N real biases, the Kronecker factors, and a readout on [Re h; Im h]
+# (2N·n_out + n_out) ([docs/parameter-counting.md](../docs/parameter-counting.md#the-kru-papers-tables)). The
+# suite's `SequenceModel.parameter_count()` of the paper's configurations:
 
 # %%
 PAPER = [  # (table, model, cell, N, n_in, n_out, options, paper total, paper recurrent)

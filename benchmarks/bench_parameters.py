@@ -1,8 +1,8 @@
 r"""Parameter counts of every cell, so that a change in a cell's size shows up in the history.
 
-``ParameterCount.track_parameters`` reads ``cell.parameter_count()`` (DESIGN §3) for input 10 and each N of
-the grid, in both conventions: ``stored`` (reals held in parameters, a complex entry counts 2), ``dof`` (free
-reals of the family's parametrisation), and the same two for the recurrent map alone. Every count is taken
+``ParameterCount.track_parameters`` reads ``cell.parameter_count()`` (docs/parameter-counting.md) for input 10 and
+each N of the grid, in both conventions: ``stored`` (reals held in parameters, a complex entry counts 2), ``dof``
+(free reals of the family's parametrisation), and the same two for the recurrent map alone. Every count is taken
 once in ``setup_cache`` (the only place torch is imported, Note [Cost of a case] in :mod:`.common`).
 """
 from __future__ import annotations

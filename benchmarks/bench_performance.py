@@ -1,4 +1,5 @@
-r"""The performance goals of issue 8, each a ratio of two timings taken in one process on the CPU.
+r"""The CPU performance goals of the fused recurrence and the compute strategies (docs/performance.md), each a
+ratio of two timings taken in one process on the CPU.
 
 Workload (:mod:`.common`): B = 32 sequences of T = 100 steps, 10 real inputs, float32, the loss
 ``out.pow(2).mean()`` and its backward per sequence (forward only where a class says so). Every ``track_``
@@ -7,7 +8,7 @@ hits both) and each keeps its best wall time (``time.perf_counter``) over 3 to 2
 (16 s for ``KRUStrategy``; Note [Best of interleaved runs]); the case returns the ratio. A ratio from one
 process is comparable across machines and commits in a way that two absolute times from two processes are not.
 
-- ``KRUVersusRNN.track_kru_over_rnn``: KRU / ``torch.nn.RNN`` (tanh) of the same N. Goal (the issue's
+- ``KRUVersusRNN.track_kru_over_rnn``: KRU / ``torch.nn.RNN`` (tanh) of the same N. Goal (``"issue"``
   factors): ≤ 1.0 at N = 128, 0.8 at 512, 0.35 at 1024, 0.2 at 2048.
 - ``KRUStrategy.track_auto_over_best``: KRU ``strategy="auto"`` / the best of ``"factored"`` and ``"dense"``.
   Goal ≤ 1.10.
@@ -19,11 +20,12 @@ process is comparable across machines and commits in a way that two absolute tim
   forward+backward, T = 1, 10, 100. Goal: 1 for every T.
 - ``MatrixOnceTime.track_t100_over_t10`` and ``track_step_over_matrix``: the same claim in time (see there).
 
-KRU's factors (``factors`` parameter): ``"issue"`` the sizes the issue fixed per N (:data:`KRU_FACTORS`),
-``"2x2"`` the paper's log2(N) factors of size 2; both with the default ``strategy="auto"``, which multiplies
-adjacent factors into two groups once per forward (or forms W where that is faster), so the two kinds cost
-about the same per step. ``KRUTime.time_forward_backward`` and ``TorchRNNTime.time_forward_backward`` give
-asv's history the absolute times of the same two workloads.
+KRU's factors (``factors`` parameter): ``"issue"`` two factors as balanced as N allows, the sizes the goals were
+set for (:data:`KRU_FACTORS`: [8, 16] at N = 128, [16, 32] at 512, [32, 32] at 1024, [32, 64] at 2048; the value
+keeps its name so that asv histories stay comparable), ``"2x2"`` the paper's log2(N) factors of size 2; both with
+the default ``strategy="auto"``, which multiplies adjacent factors into two groups once per forward (or forms W
+where that is faster), so the two kinds cost about the same per step. ``KRUTime.time_forward_backward`` and
+``TorchRNNTime.time_forward_backward`` give asv's history the absolute times of the same two workloads.
 
 CPU only, torch's default thread count (Note [Threads and timers] in :mod:`.common`): the goals are CPU
 goals. The quick grid (``URNN_ZOO_BENCH_QUICK=1``) keeps one size, N = 64 with factors [8, 8], for every
@@ -47,7 +49,8 @@ if TYPE_CHECKING:
 
     import urnn_zoo
 
-# The issue's factor sizes per N (``make_cell("kru", 10, N, factors=...)``) and its goals for KRU / nn.RNN.
+# The ``"issue"`` factor sizes per N, two factors as balanced as N allows (``make_cell("kru", 10, N,
+# factors=...)``), and the goals for KRU / nn.RNN at those sizes.
 KRU_FACTORS: dict[int, list[int]] = (
     {64: [8, 8]} if QUICK else {128: [8, 16], 512: [16, 32], 1024: [32, 32], 2048: [32, 64]}
 )
@@ -111,7 +114,7 @@ def best_times(runs: Sequence[Callable[[], object]], budget: float = BUDGET_S,
 
 
 def kru_factors(n: int, kind: str) -> list[int]:
-    r"""KRU factor sizes at N = ``n``: the issue's (``"issue"``) or log2(N) factors of 2 (``"2x2"``).
+    r"""KRU factor sizes at N = ``n``: two balanced factors (``"issue"``) or log2(N) factors of 2 (``"2x2"``).
 
     Example:
         >>> kru_factors(512, "2x2") == [2] * 9
@@ -219,9 +222,9 @@ class RatioCase:
 class KRUVersusRNN(RatioCase):
     r"""KRU against ``torch.nn.RNN`` (tanh) of the same N, forward+backward of the workload.
 
-    KRU: ``make_cell("kru", 10, N, factors=F)`` with the issue's F (``"issue"``) or the paper's 2x2 factors
-    (``"2x2"``), default float32 and ``strategy="auto"``: complex state, modReLU, 2N real outputs. nn.RNN:
-    real, N outputs, its own fused kernel. Goals (issue 8, ``"issue"`` factors): :data:`KRU_GOALS`.
+    KRU: ``make_cell("kru", 10, N, factors=F)`` with two balanced factors F (``"issue"``) or the paper's 2x2
+    factors (``"2x2"``), default float32 and ``strategy="auto"``: complex state, modReLU, 2N real outputs.
+    nn.RNN: real, N outputs, its own fused kernel. Goals (``"issue"`` factors): :data:`KRU_GOALS`.
     """
 
     params = [KRU_SIZES, FACTOR_KINDS]
@@ -268,7 +271,7 @@ class TorchRNNTime(common.TimeCase):
 
 # ----------------------------------------------------------------------------------------------- goal 2
 class KRUStrategy(RatioCase):
-    r"""KRU's ``strategy="auto"`` against the best fixed strategy, forward+backward, the issue's factors.
+    r"""KRU's ``strategy="auto"`` against the best fixed strategy, forward+backward, ``"issue"`` factors.
 
     Returns time(auto) / min(time(factored), time(dense)); goal ≤ 1.10 (:data:`AUTO_GOAL`). ``"dense"`` is
     timed up to N = :data:`DENSE_MAX_N` only: at N = 2048 one dense sequence takes seconds (an N² complex GEMM
@@ -426,7 +429,7 @@ def evaluations_per_length(name: str) -> dict[int, int]:
 
 
 class MatrixOncePerForward:
-    r"""Every exact cell computes its parametrised matrix once per forward (DESIGN §2), whatever T.
+    r"""Every exact cell computes its parametrised matrix once per forward, whatever T (docs/performance.md).
 
     For each cell with ``constraint == "exact"`` (the others: n/a), the number of evaluations of its matrix
     during one forward+backward of a T-step sequence (:func:`matrix_evaluations`): the calls of ``prepare()``,

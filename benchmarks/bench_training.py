@@ -1,12 +1,12 @@
 r"""Accuracy and loss of every cell after a short seeded training on copy and adding.
 
-Each class trains every cell once in ``setup_cache`` (one process; asv then reads the metrics per cell), on
-the CPU in float32, N = ``GRID.train_size`` (128; 64 in the quick grid), batch 32, with the defaults of
-``urnn-zoo train`` (DESIGN §6): RMSprop (α 0.9) at lr 1e-3, lr 1e-4 for the recurrent parameters of exact
-cells, penalty weight 1e-3 for soft cells, ``cell.on_optimizer_step()`` after every step. The metrics are
-those of the task (``task.metrics``) on one fixed test batch of 500 sequences. The numbers are regression
-sentinels for the cells, the tasks and the optimiser settings together, not results to cite: the schedule
-(``steps`` = 300; 20 in the quick grid) is far too short to solve either task.
+Each class trains every cell once in ``setup_cache`` (one process; asv then reads the metrics per cell), on the
+CPU in float32, N = ``GRID.train_size`` (128; 64 in the quick grid), batch 32, with the defaults of
+``urnn-zoo train`` (README.md, "Training one cell on one task"): RMSprop (α 0.9) at lr 1e-3, lr 1e-4 for the
+recurrent parameters of exact cells, penalty weight 1e-3 for soft cells, ``cell.on_optimizer_step()`` after every
+step. The metrics are those of the task (``task.metrics``) on one fixed test batch of 500 sequences. The numbers are
+regression sentinels for the cells, the tasks and the optimiser settings together, not results to cite: the
+schedule (``steps`` = 300; 20 in the quick grid) is far too short to solve either task.
 
 Tasks: copy with delay T = 10 (30 steps per sequence; memoryless loss 10·ln 8/30 = 0.69 nats, accuracy 1/8)
 and adding with T = 50 (memoryless MSE 1/6).

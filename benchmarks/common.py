@@ -122,9 +122,9 @@ def _class_names(path: Path) -> set[str]:
 def registered_cell_names() -> tuple[str, ...]:
     r"""``urnn_zoo.cell_names()`` without importing urnn_zoo or torch (Note [Cost of a case]).
 
-    A cell registers by a string class attribute ``name`` in a module of ``urnn_zoo/cells/`` (DESIGN §2); this
-    reads those attributes from the installed package's source. Falls back to ``urnn_zoo.cell_names()`` when
-    the source is not there.
+    A cell registers by a string class attribute ``name`` in a module of ``urnn_zoo/cells/``
+    (docs/cell-contract.md#the-registry-and-adding-a-family); this reads those attributes from the installed
+    package's source. Falls back to ``urnn_zoo.cell_names()`` when the source is not there.
     """
     spec = importlib.util.find_spec("urnn_zoo")
     roots = list(spec.submodule_search_locations or []) if spec else []

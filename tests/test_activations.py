@@ -1,5 +1,5 @@
-"""modReLU (DESIGN §3): phase kept, modulus ReLU(|z| + b), the real form, NaN-free gradients at and near 0, the
-accepted ε, and the fused recurrence's step forms against autograd."""
+"""modReLU (docs/conventions.md#modrelu): phase kept, modulus ReLU(|z| + b), the real form, NaN-free gradients
+at and near 0, the accepted ε, and the fused recurrence's step forms against autograd."""
 import math
 
 import pytest

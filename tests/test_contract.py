@@ -1,4 +1,4 @@
-"""The cell contract (DESIGN §2) over every registered cell: a new cell is covered by registering it."""
+"""The cell contract (docs/cell-contract.md) over every registered cell: a new cell is covered by registering it."""
 import pytest
 import torch
 from hypothesis import given, settings

@@ -1,4 +1,5 @@
-"""Property tests of urnn_zoo.kron (DESIGN §4, §8): Kronecker algebra, penalty, closed-form error."""
+"""Property tests of urnn_zoo.kron: Kronecker algebra (docs/conventions.md#kronecker-products), penalty,
+closed-form error."""
 import functools
 import math
 

@@ -132,8 +132,9 @@ def test_real_factors():
     assert cell.parameter_count().recurrent_dof == 32
 
 
-# Reference §9: the KRU paper's tables, reproduced by the DESIGN §3 template (complex input matrix, N real
-# biases, factors, readout on [Re h; Im h] with biases, no learned initial state).
+# The KRU paper's tables (Jose, Cissé, Fleuret, ICML 2018, arXiv 1705.10142, Tables 2–4), reproduced by the
+# template of docs/parameter-counting.md#the-kru-papers-tables (complex input matrix, N real biases, factors,
+# readout on [Re h; Im h] with biases, no learned initial state).
 @pytest.mark.parametrize(
     "n, factors, n_in, n_out, total, recurrent, table",
     [

@@ -1,4 +1,5 @@
-"""The Stiefel Cayley-step optimizer (urnn_zoo.optim; Wisdom et al. 2016, reference §2, DESIGN §4b)."""
+"""The Stiefel Cayley-step optimizer (urnn_zoo.optim; Wisdom, Powers, Hershey, Le Roux, Atlas, NIPS 2016,
+arXiv 1611.00035, eqs. (8)–(9); gradient convention of docs/conventions.md#complex-gradients)."""
 import math
 
 import pytest
@@ -50,7 +51,8 @@ def train(w0, x, y, steps, lr, reproject_every=0):
 @settings(max_examples=examples(10))
 @given(seed=seeds, n=st.integers(1, 6))
 def test_complex_grad_is_G_of_the_real_pair(seed, n):
-    # DESIGN §4b / reference §12.4: torch's .grad of a complex leaf is ∂L/∂Re W + i·∂L/∂Im W, the G of the step.
+    # torch's .grad of a complex leaf is ∂L/∂Re W + i·∂L/∂Im W, the G of the step
+    # (docs/conventions.md#complex-gradients).
     w0, x, y = procrustes(n, seed)
     w = w0.clone().requires_grad_()
     loss_fn(w, x, y).backward()

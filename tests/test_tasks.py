@@ -1,4 +1,5 @@
-"""Tasks: registry, encodings against reference §11, determinism of the streams, losses and baselines."""
+"""Tasks: registry, encodings against the papers' definitions (docs/tasks.md), determinism of the streams,
+losses and baselines."""
 from __future__ import annotations
 
 import math

@@ -1,4 +1,5 @@
-r"""modReLU, the activation of the unitary RNN family, in its complex and real forms (DESIGN §3)."""
+r"""modReLU, the activation of the unitary RNN family (Arjovsky, Shah, Bengio, ICML 2016, arXiv 1511.06464), in
+its complex and real forms; docs/conventions.md#modrelu."""
 from __future__ import annotations
 
 import math

@@ -5,7 +5,7 @@ The complex modReLU step (urnn_zoo.recurrence, Note [modReLU Jacobian]) is about
 operators forward (|z|², the square root, two divisions, the saved factors s, k, c, h = z·s and the [Re h; Im h]
 output) and 5 backward, each a full pass over the B·N complex numbers: at B=32 it took 100 µs per step at
 N=512 and 230 µs at N=1024 on the 2-core CPU class, half of a KRU step. torch has no fused kernel for it,
-inductor generates no code for complex operators (DESIGN §11) and a compiled real-view version costs more per
+inductor (torch 2.13) generates no code for complex operators and a compiled real-view version costs more per
 call than it saves; numba's loop did not vectorise over complex numbers. One C loop over the elements that the
 compiler vectorises does the same work in one pass (10 µs at N=512, 19 µs at N=1024). It is compiled with the
 system C compiler (``$CC``, default ``cc``; gcc is part of the machine class) into ``kernels/`` of the user

@@ -1,4 +1,5 @@
-r"""Kronecker algebra for Kronecker-factored recurrent matrices (KRU, DESIGN §4, reference §1).
+r"""Kronecker algebra for Kronecker-factored recurrent matrices (KRU: Jose, Cissé, Fleuret, ICML 2018,
+arXiv 1705.10142); the index convention is in docs/conventions.md#kronecker-products.
 
 W = W_0 ⊗ W_1 ⊗ … ⊗ W_{F-1} with W_f of shape (P_f, Q_f) maps ℂ^{∏Q_f} to ℂ^{∏P_f}. Everything here
 works on the factors without forming W, except :func:`kron_dense`, the reference.
@@ -28,10 +29,12 @@ def _positive_int(value: object, what: str, where: str = "") -> int:
 
 
 def factor_sizes(n: int, max_factors: int) -> list[int]:
-    r"""Square factor sizes for an ``n x n`` Kronecker product by the Cervnet rule (reference §1.3).
+    r"""Square factor sizes for an ``n x n`` Kronecker product by the Cervnet rule.
 
     Factor ``n`` into primes; while more than ``max_factors`` remain, multiply the two smallest
-    and re-sort. This is the paper's parametrisation rule, not a speed rule.
+    and re-sort. This is the rule of ``get_factor_sizes`` in ``KroneckerForwardBackward.cu`` of Cervnet, the
+    KRU authors' Kronecker kernels (GitHub ``cijose/garage``), and the paper's parametrisation rule, not a
+    speed rule (docs/parameter-counting.md#factor-sizes).
 
     Args:
         n: the size N of the product, at least 1.
@@ -113,8 +116,9 @@ def _promoted(factors: Sequence[Tensor], *others: Tensor) -> list[Tensor]:
 # as layout (Q_0, …, Q_{F-1}, M) (one transposing copy), view it as a (Q_0, rest) matrix X and take
 # Y = Xᵀ W_0ᵀ (F.linear on a transposed view, no copy), of layout (Q_1, …, Q_{F-1}, M, P_0): mode 1 now
 # leads, so repeat. After F steps the layout is (M, P_0, …, P_{F-1}), the answer. Measured on CPU (B=50,
-# complex64, forward+backward) this beats Cervnet's batched (P_f×Q_f)·(Q_f×S_f) loop (reference §1.4) by
-# up to 2.3x for 2x2 factors and ties it for two large factors. Cost Σ_f (∏_{j<f}P_j)·P_f·Q_f·(∏_{j>f}Q_j).
+# complex64, forward+backward) this beats Cervnet's batched (P_f×Q_f)·(Q_f×S_f) loop (``cpu_kronecker_forward``
+# in ``cijose/garage``'s KroneckerForwardBackward.cu) by up to 2.3x for 2x2 factors and ties it for two large
+# factors. Cost Σ_f (∏_{j<f}P_j)·P_f·Q_f·(∏_{j>f}Q_j).
 
 
 def kron_apply(factors: Sequence[Tensor], x: Tensor) -> Tensor:
@@ -175,7 +179,7 @@ def _kron2(a: Tensor, b: Tensor) -> Tensor:
 
 
 def _sqnorm(t: Tensor) -> Tensor:
-    # |z|² without torch.abs, whose complex gradient is NaN at 0 (DESIGN §3).
+    # |z|² without torch.abs, whose complex gradient is NaN at 0 (docs/conventions.md#modrelu).
     return torch.view_as_real(t).square().sum() if t.is_complex() else t.square().sum()
 
 
@@ -185,7 +189,10 @@ def _gram_and_error(w: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def kron_penalty(factors: Sequence[Tensor]) -> Tensor:
-    r"""KRU's soft unitary penalty ``Σ_f ‖W_f^H W_f − I_{Q_f}‖_F²`` (reference §1.2).
+    r"""KRU's soft unitary penalty ``Σ_f ‖W_f^H W_f − I_{Q_f}‖_F²``.
+
+    The penalty of Jose, Cissé, Fleuret (ICML 2018, arXiv 1705.10142), which the trainer adds to the loss
+    times λ (docs/families.md#kru).
 
     Args:
         factors: matrices ``W_f`` of shape ``(P_f, Q_f)``.

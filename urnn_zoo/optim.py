@@ -1,5 +1,7 @@
 r"""The full-capacity uRNN's own update: the multiplicative Cayley step along the Stiefel manifold
-(Wisdom et al. 2016, eqs. (8)–(9), after Tagare 2011; reference §2), as a ``torch.optim.Optimizer``.
+(Wisdom, Powers, Hershey, Le Roux, Atlas, "Full-Capacity Unitary Recurrent Neural Networks", NIPS 2016,
+arXiv 1611.00035, eqs. (8)–(9), after Tagare, "Notes on Optimization on Stiefel Manifolds", Yale University
+2011; the update of their code, ``stwisdom/urnn``), as a ``torch.optim.Optimizer``.
 
 Use it for the raw unitary weight of ``fcurnn`` with ``parametrization="none"`` (``cell.stiefel_parameters()``)
 and an ordinary optimizer for every other parameter.
@@ -15,8 +17,9 @@ from torch.optim import Optimizer
 __all__ = ["StiefelCayley", "cayley_step", "project_unitary"]
 
 # Note [The Cayley step and its sign]
-# With G = ∂L/∂Re W + i·∂L/∂Im W (exactly torch's `.grad` of a complex leaf, DESIGN §4b: no factor 2), the
-# first-order change of a real loss is dL = Re tr(G^H dW). Wisdom's update is the Cayley curve
+# With G = ∂L/∂Re W + i·∂L/∂Im W (exactly torch's `.grad` of a complex leaf, with no factor 2;
+# docs/conventions.md#complex-gradients), the first-order change of a real loss is dL = Re tr(G^H dW). Wisdom's
+# update is the Cayley curve
 #   W(λ) = (I + (λ/2)A)⁻¹ (I − (λ/2)A) W,   A = G W^H − W G^H  (skew-Hermitian),
 # which stays in U(N) for every λ (the Cayley transform of a skew-Hermitian matrix is unitary, and
 # I + (λ/2)A is always invertible: its eigenvalues are 1 + iℝ). Its derivative at λ = 0 is −A W, so with
@@ -24,7 +27,8 @@ __all__ = ["StiefelCayley", "cayley_step", "project_unitary"]
 #   dL/dλ = −Re tr(G^H A W) = −(‖G‖_F² − Re tr(M²)) = −(‖M‖_F² − Re tr(M²)) ≤ 0
 # (|tr(M²)| ≤ ‖M‖_F² by Cauchy–Schwarz), i.e. the step with this sign descends, and it is 0 only where the
 # Riemannian gradient vanishes. In floating point the product is unitary only to rounding; the error of each
-# step adds up (reference §12.1), which `reproject_every` bounds by snapping W back to the closest unitary.
+# step adds up (Wisdom et al.'s code has an SVD re-projection but leaves it switched off, so its drift is never
+# corrected), which `reproject_every` bounds by snapping W back to the closest unitary.
 
 
 def cayley_step(w: Tensor, grad: Tensor, lr: float) -> Tensor:

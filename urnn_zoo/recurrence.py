@@ -1,12 +1,13 @@
-r"""The fused whole-sequence recurrence h_t = σ(L h_{t−1} + u_t) with a hand-written BPTT backward (issue 8).
+r"""The fused whole-sequence recurrence h_t = σ(L h_{t−1} + u_t) with a hand-written BPTT backward
+(docs/performance.md#the-fused-recurrence).
 
 Every cell of the unitary/orthogonal family is one linear map L (dense W, two Kronecker groups, EURNN layers)
-followed by an elementwise σ (complex or real modReLU, tanh). Autograd through
-a Python loop over steps builds a graph of ~10 nodes per step and pays 6–10 µs per operator (DESIGN §11);
-:func:`fused_recurrence` runs the loop with autograd off and computes BPTT itself, so a step costs only the
-operators of its maths. torch has no fused kernel for a user-given linear map and modReLU, hence this module;
-σ and its derivative one step at a time are in urnn_zoo.step_activations (Note [modReLU Jacobian]); on the CPU
-the complex modReLU step itself is one C loop (urnn_zoo.kernels, Note [Why a C kernel]).
+followed by an elementwise σ (complex or real modReLU, tanh). Autograd through a Python loop over steps builds a
+graph of ~10 nodes per step and pays 6–10 µs per operator (measured on a 2-core CPU with torch 2.13;
+docs/performance.md); :func:`fused_recurrence` runs the loop with autograd off and computes BPTT itself, so a
+step costs only the operators of its maths. torch has no fused kernel for a user-given linear map and modReLU,
+hence this module; σ and its derivative one step at a time are in urnn_zoo.step_activations (Note [modReLU
+Jacobian]); on the CPU the complex modReLU step itself is one C loop (urnn_zoo.kernels, Note [Why a C kernel]).
 
 Note [Fused BPTT]
 Forward: z_t = L h_{t−1} + u_t, h_t = σ(z_t), writing z_t and h_t into preallocated (T, B, N) buffers.

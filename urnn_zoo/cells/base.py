@@ -1,4 +1,4 @@
-r"""The cell contract (DESIGN §2): :class:`RecurrentCell`, its registry, :func:`make_cell`,
+r"""The cell contract (docs/cell-contract.md): :class:`RecurrentCell`, its registry, :func:`make_cell`,
 :func:`cell_names`, :class:`ParamCount` and the task model :class:`SequenceModel`.
 
 A family subclasses :class:`RecurrentCell` with a class attribute ``name``; defining the class registers it.
@@ -41,7 +41,7 @@ CONSTRAINTS = ("exact", "soft", "none")
 
 
 class ParamCount(NamedTuple):
-    r"""Parameter counts in both conventions of DESIGN §3 (real numbers).
+    r"""Parameter counts in both conventions of docs/parameter-counting.md (real numbers).
 
     ``stored``: reals held in parameters (a complex entry counts 2). ``dof``: the free reals of the family's
     own parametrisation. ``recurrent_*``: the same for the recurrent map alone (no biases, input matrix,
@@ -157,10 +157,11 @@ def skew_init(n: int, init: str = "henaff", generator: torch.Generator | None = 
 
 
 class ComplexInput(nn.Module):
-    r"""The complex input matrix V = V_re + i·V_im of the unitary family (DESIGN §3, reference §0).
+    r"""The complex input matrix V = V_re + i·V_im of the unitary family.
 
     A real input reaches both parts of the complex state. V is stored as one complex (N, n_in) parameter
-    (2·N·n_in reals) and applied as one real GEMM on its real-pair view.
+    (2·N·n_in reals) and applied as one real GEMM on its real-pair view
+    (docs/conventions.md#the-complex-input-matrix).
 
     Args:
         input_size: n_in.
@@ -346,7 +347,8 @@ class RecurrentCell(nn.Module):
         ``step_via_run`` so that :meth:`step` reuses it on a length-1 sequence.
         """
         # Note [Parametrised weights once per forward]: `parametrize.cached()` makes every read of a
-        # parametrised weight inside this block reuse one evaluation of its map (DESIGN §9).
+        # parametrised weight inside this block reuse one evaluation of its map; read per step, the map would be
+        # evaluated again at every step (docs/performance.md#the-fused-recurrence).
         with parametrize.cached():
             ctx = self.prepare()
             u = self.project_input(x)
@@ -357,7 +359,7 @@ class RecurrentCell(nn.Module):
                 bias, eps = (self.act.bias, self.act.eps) if kind == "modrelu" else (None, 0.0)
                 return fused_recurrence(lmap, tensors, u, state.to(u.dtype), kind, bias, eps, emit=True)
             hs = []
-            for u_t in u.unbind(0):  # unbind, never x[t] (DESIGN §11)
+            for u_t in u.unbind(0):  # unbind, never u[t]: each u[t]'s backward fills a zero (T, B, N) tensor
                 state = self.recur(u_t, state, ctx)
                 hs.append(self.state_output(state))
         return self.emit(torch.stack(hs)), state
@@ -414,14 +416,15 @@ class RecurrentCell(nn.Module):
         r"""The parameters of the recurrent map alone (no biases, input matrix, initial state or readout).
 
         For an exact cell these are the parameters behind the constraint, which the trainer may give their
-        own learning rate (DESIGN §6).
+        own learning rate (``constrained_lr``; docs/cell-contract.md#the-constraint-attribute).
         """
         raise NotImplementedError
 
     def recurrent_dof(self) -> int:
-        r"""Free reals of the recurrent map in the family's parametrisation (DESIGN §3 table).
+        r"""Free reals of the recurrent map in the family's parametrisation.
 
-        Default: what is stored; families that store more than their parametrisation needs override it.
+        Default: what is stored; families that store more than their parametrisation needs override it
+        (docs/parameter-counting.md#per-family).
         """
         return stored_reals(self.recurrent_parameters())
 

@@ -1,4 +1,5 @@
-r"""KRU: the Kronecker Recurrent Unit (Jose, Cissé, Fleuret, ICML 2018; DESIGN §4, reference §1).
+r"""KRU: the Kronecker Recurrent Unit (Jose, Cissé, Fleuret, "Kronecker Recurrent Units", ICML 2018,
+arXiv 1705.10142); docs/families.md#kru.
 
 h_t = modReLU(W h_{t−1} + V x_t), W = W_0 ⊗ … ⊗ W_{F−1} with square (complex) factors W_f ∈ ℂ^{P_f×P_f}, kept
 near unitary by the soft penalty Σ_f ‖W_f^H W_f − I‖_F² that the trainer adds times λ.
@@ -32,16 +33,17 @@ STRATEGIES = ("auto", "factored", "dense")
 IDENTITY_NOISE_STD = 1e-2
 
 # Note [KRU compute strategy]
-# The parametrisation (the factors) and the compute strategy are independent (DESIGN §4). Per forward we
-# either form the dense W once and apply one GEMM per step ("dense"), or multiply adjacent factors once into
-# two balanced groups A ⊗ B and apply them per step as two matmuls ("factored", cost N·(P_A + P_B) instead of
-# N²; :class:`KroneckerPairMap`). One contraction per 2x2 factor per step never wins: the per-step cost is
-# operator overhead, not arithmetic (DESIGN §11). Both strategies run in the fused loop of
-# urnn_zoo.recurrence. "auto" takes dense up to this N, measured on the 2-core CPU class (torch 2.13,
-# complex64, B=32, T=100, input 10, forward+backward, 2 threads, best of 5, ms dense/factored): 20.2/23.4 at
-# N=64 [8, 8], 29.7/29.8 at N=128 [8, 16], 65.2/60.0 at N=256 [16, 16], 186/74 at N=512 [16, 32] (before the
-# fused loop: 65.5/80.0 at 128, 112.9/97.6 at 256, 272.8/124.7 at 512). The asv benchmark
-# `bench_performance.KRUStrategy.track_auto_over_best` re-measures the choice against the better of the two.
+# The parametrisation (the factors) and the compute strategy are independent
+# (docs/performance.md#compute-strategies). Per forward we either form the dense W once and apply one GEMM per
+# step ("dense"), or multiply adjacent factors once into two balanced groups A ⊗ B and apply them per step as two
+# matmuls ("factored", cost N·(P_A + P_B) instead of N²; :class:`KroneckerPairMap`). One contraction per 2x2
+# factor per step never wins: the per-step cost is operator overhead, not arithmetic (6–10 µs per operator on the
+# 2-core CPU class). Both strategies run in the fused loop of urnn_zoo.recurrence. "auto" takes dense up to this
+# N, measured on the 2-core CPU class (torch 2.13, complex64, B=32, T=100, input 10, forward+backward, 2 threads,
+# best of 5, ms dense/factored): 20.2/23.4 at N=64 [8, 8], 29.7/29.8 at N=128 [8, 16], 65.2/60.0 at N=256
+# [16, 16], 186/74 at N=512 [16, 32] (before the fused loop: 65.5/80.0 at 128, 112.9/97.6 at 256, 272.8/124.7 at
+# 512). The asv benchmark `bench_performance.KRUStrategy.track_auto_over_best` re-measures the choice against the
+# better of the two.
 AUTO_DENSE_MAX_N = 128
 
 
@@ -209,7 +211,7 @@ class KroneckerPairMap(LinearMap):
 
 
 class KRU(RecurrentCell):
-    r"""Kronecker Recurrent Unit (reference §1).
+    r"""Kronecker Recurrent Unit (Jose, Cissé, Fleuret, ICML 2018, arXiv 1705.10142; docs/families.md#kru).
 
     Args:
         input_size: n_in.

@@ -1,4 +1,5 @@
-r"""KRU-LSTM: an LSTM whose recurrent matrix per gate is Kronecker-factored (reference §1.5).
+r"""KRU-LSTM: an LSTM whose recurrent matrix per gate is Kronecker-factored (Jose, Cissé, Fleuret, "Kronecker
+Recurrent Units", ICML 2018, arXiv 1705.10142, Tables 3 and 4); docs/families.md#kru_lstm.
 
 Gates (i, f, g, o) = U x_t + b + [K_i h; K_f h; K_g h; K_o h], K_gate = W_0^gate ⊗ … ⊗ W_{F−1}^gate with real
 square factors, c_t = σ(f)·c_{t−1} + σ(i)·tanh(g), h_t = σ(o)·tanh(c_t). The music count of the KRU paper (172 =
@@ -22,7 +23,7 @@ GATES = 4
 
 
 class KRULSTM(RecurrentCell):
-    r"""LSTM with Kronecker-factored recurrent matrices, one per gate (reference §1.5).
+    r"""LSTM with Kronecker-factored recurrent matrices, one per gate (the KRU paper's KRU-LSTM).
 
     Args:
         input_size: n_in.

@@ -1,4 +1,5 @@
-r"""The adding problem (Hochreiter & Schmidhuber 1997, in the form of Arjovsky et al. 2016; reference §11)."""
+r"""The adding problem (Hochreiter & Schmidhuber, Neural Computation 9(8), 1997, in the form of Arjovsky, Shah,
+Bengio, ICML 2016, arXiv 1511.06464); docs/tasks.md#adding-the-adding-problem."""
 from __future__ import annotations
 
 from typing import Iterator
@@ -14,11 +15,12 @@ __all__ = ["AddingTask"]
 class AddingTask(Task):
     r"""Adding: sum the two marked values of a length-``T`` sequence.
 
-    Inputs (T, B, 2): channel 0 holds values drawn from U[0, 1); channel 1 is a marker with exactly two ones,
-    one at a uniform step in [0, T//2) and one at a uniform step in [T//2, T) (DESIGN §5; scoRNN splits at
-    ⌊(T−1)/2⌋ instead, oRNN draws both anywhere). Targets (B, 1): the sum of the two marked values.
-    Metric ``mse`` on the last step's output (the loss). Memoryless baseline: always answer 1, the mean of
-    the sum, whose MSE is the variance of a sum of two U[0, 1] values, 1/6.
+    Inputs (T, B, 2): channel 0 holds values drawn from U[0, 1); channel 1 is a marker with exactly two ones, one
+    at a uniform step in [0, T//2) and one at a uniform step in [T//2, T) (one per half; scoRNN's code,
+    ``SpartinStuff/scoRNN``, splits at ⌊(T−1)/2⌋ instead, oRNN's, ``zmhammedi/Orthogonal_RNN``, draws both
+    anywhere). Targets (B, 1): the sum of the two marked values. Metric ``mse`` on the last step's output (the
+    loss). Memoryless baseline: always answer 1, the mean of the sum, whose MSE is the variance of a sum of two
+    U[0, 1] values, 1/6.
 
     Every split is an endless generated stream (``generated = True``), seeded as in Note [Seeds and streams]
     of :mod:`.base`.

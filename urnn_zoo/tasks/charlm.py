@@ -1,4 +1,6 @@
-r"""Character-level language modelling, scored in bits per character (reference §11, "Character-level PTB")."""
+r"""Character-level language modelling, scored in bits per character: the character-level Penn Treebank task of
+the KRU paper (Jose, Cissé, Fleuret, ICML 2018, arXiv 1705.10142, Table 3), on a stand-in text by default;
+docs/tasks.md#charlm-character-level-language-model."""
 from __future__ import annotations
 
 import math

@@ -1,4 +1,4 @@
-r"""The copy-memory task (Arjovsky et al. 2016; reference §11)."""
+r"""The copy-memory task (Arjovsky, Shah, Bengio, ICML 2016, arXiv 1511.06464); docs/tasks.md#copy-copy-memory."""
 from __future__ import annotations
 
 import math
@@ -22,13 +22,14 @@ FORMS = ("arjovsky", "exprnn")
 class CopyTask(Task):
     r"""Copy memory: read 10 symbols, wait ``T`` steps, then write them back.
 
-    Encoding (DESIGN §5): categories 0 blank, 1..8 symbols, 9 marker; inputs one-hot (T+20, B, 10); targets
-    (T+20, B) class indices 0..8: T+10 blanks, then the 10 symbols (drawn uniformly from 1..8).
+    Encoding (as in docs/tasks.md): categories 0 blank, 1..8 symbols, 9 marker; inputs one-hot (T+20, B, 10);
+    targets (T+20, B) class indices 0..8: T+10 blanks, then the 10 symbols (drawn uniformly from 1..8).
 
     - ``form="arjovsky"`` (default; Arjovsky, Wisdom, EUNN, scoRNN): 10 symbols, T−1 blanks, the marker,
       10 blanks. The first symbol is due one step after the marker.
     - ``form="exprnn"`` (expRNN / nnRNN ``1_copying.py``): 10 symbols, T blanks, the marker, 9 blanks. The
-      first symbol is due at the marker step itself (the off-by-one of reference §11). Targets are the same.
+      first symbol is due at the marker step itself, one step earlier than in the Arjovsky form. Targets are
+      the same.
 
     Metrics: ``loss``, the mean cross-entropy in nats over all T+20 steps (the training loss), and
     ``accuracy``, the fraction of the 10 recalled symbols predicted correctly (argmax over the last 10 steps).

@@ -1,4 +1,5 @@
-r"""Pixel-by-pixel MNIST (``smnist``) and permuted pixel MNIST (``pmnist``); reference §11."""
+r"""Pixel-by-pixel MNIST (``smnist``) and permuted pixel MNIST (``pmnist``) (Le, Jaitly, Hinton, arXiv 1504.00941,
+2015, as the unitary-RNN papers use them); docs/tasks.md#smnist-and-pmnist-pixel-by-pixel-mnist."""
 from __future__ import annotations
 
 import math

@@ -1,4 +1,5 @@
-r"""Polyphonic music modelling on 88-key piano rolls (Boulanger-Lewandowski et al. 2012; reference §11)."""
+r"""Polyphonic music modelling on 88-key piano rolls (Boulanger-Lewandowski, Bengio, Vincent, ICML 2012,
+arXiv 1206.6392); docs/tasks.md#music-polyphonic-music."""
 from __future__ import annotations
 
 import math
