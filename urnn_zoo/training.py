@@ -1,4 +1,5 @@
-r"""Training one cell on one task (DESIGN §6): the loop, its optimizers, evaluation and progress display.
+r"""Training one cell on one task (README, "Training one cell on one task"; the record it writes:
+docs/run-record.md): the loop, its optimizers, evaluation and progress display.
 
 Public entry :func:`train` (``uz.train``); :func:`load_summary` and :func:`load_config` read a run back. What a
 run folder holds, how it is created, resumed and checkpointed, and every file's name, columns and schema

@@ -1,5 +1,5 @@
 r"""``urnn-zoo compare``: every cell on a preset's tasks (equal hidden size and equal parameter budget, over
-seeds), resumable and in parallel, and every cell timed (DESIGN §6).
+seeds), resumable and in parallel, and every cell timed (README, "urnn-zoo compare").
 
 The output folder holds the run folders (as ``urnn-zoo train`` writes them), ``timings.csv`` (tidy, one row
 per timed repeat) and ``compare.json``, the manifest: the preset, the grid (each run's cell, task, N, seed,

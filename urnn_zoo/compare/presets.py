@@ -1,4 +1,4 @@
-r"""The presets of ``urnn-zoo compare`` (DESIGN §6): which tasks, sizes, budgets, seeds, steps and timings.
+r"""The presets of ``urnn-zoo compare`` (README, "urnn-zoo compare"): which tasks, sizes, budgets, seeds, steps and timings.
 
 Two comparison arms per task, as the KRU paper's tables mix them and a fair comparison separates them:
 

@@ -1,4 +1,4 @@
-r"""Reports (DESIGN §6): runs and asv results into tidy pandas frames (:mod:`.load`), tables laid out like
+r"""Reports (README, "The comparison report"): runs and asv results into tidy pandas frames (:mod:`.load`), tables laid out like
 the KRU paper's (:mod:`.tables`), seaborn figures (:mod:`.figures`), provenance (:mod:`.provenance`), BibTeX
 for every model (:mod:`.bibtex`), and the report folder itself (:mod:`.build`): ``report.md`` and a
 self-contained ``report.html``.

@@ -1,5 +1,5 @@
 r"""Tables laid out like the KRU paper's Tables 2–4: one per task and comparison arm, a row per cell and
-hidden size, with N, total and recurrent parameters in both conventions (DESIGN §3), the task's metrics on
+hidden size, with N, total and recurrent parameters in both conventions (docs/parameter-counting.md), the task's metrics on
 the validation and test splits as mean ± std over seeds, the forward+backward time, and the outcome.
 
 Every registered cell has a row in every task's table: a cell whose runs failed says how, a cell without
@@ -296,7 +296,7 @@ def tables_note() -> str:
     r"""What the columns of every task table mean (printed above them)."""
     return ("One table per task and comparison arm, laid out like the KRU paper's Tables 2–4. Rows name each cell "
             "by its registry name, its paper's name beside it. N: hidden size. Parameters in real numbers, both "
-            "conventions of DESIGN §3: stored (what the parameters hold; a complex entry counts 2) and dof (the "
+            "conventions (docs/parameter-counting.md in the urnn_zoo repository): stored (what the parameters hold; a complex entry counts 2) and dof (the "
             "free parameters of the family's own parametrisation); total includes the input matrix, biases and "
             "readout, recurrent is the recurrent map alone. Metrics: mean ± standard deviation over the seeds "
             "that finished (no ± with one seed); valid is the last evaluation on the validation split, test the "
