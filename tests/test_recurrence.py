@@ -416,14 +416,14 @@ def test_tanh_ignores_a_missing_bias():
 @settings(max_examples=examples(10))
 @given(seed=seeds, steps=st.integers(1, 20), batch=st.integers(1, 4))
 def test_float32_kru_factored_agrees_with_reference(complex_factors, seed, steps, batch):
-    r"""float32, N = 16 = 4 x 4: outputs and final state within 1e-5 and every gradient within 1e-4·max(1, κ/10)
-    of the tensor's scale (the paths round differently; both are compared with a float64 run, which they track
-    to the same tolerances).
+    r"""float32, N = 16 = 4 x 4: the fused path is as accurate as the per-step autograd loop. Against a float64
+    run of the same parameters, each output, final state and gradient of the fused float32 run is off by at most
+    4 times the loop's own float32 error, plus 1e-6 (outputs) or 1e-5 (gradients) of the tensor's scale.
 
-    κ = max |b| / |z| over the run's pre-activations z is the conditioning of modReLU's gradient: near z = 0 its
-    Jacobian grows like |b|/|z| (Note [modReLU Jacobian]), so float32 rounding of z, which each path does in its
-    own order, is amplified by up to κ per step (measured: κ = 40 at min |z| = 0.008 gave a 2e-4 relative
-    difference). Draws with every |z| ≥ |b|/10 keep the plain 1e-4."""
+    A fixed float32 bound cannot hold: near z = 0 modReLU's Jacobian grows like |b|/|z| (Note [modReLU
+    Jacobian]), so the rounding of z, which each path does in its own order, is amplified step after step
+    (measured: a draw with min |z| = 0.008 and one of 17 steps put the two float32 paths 2e-4 and 6e-4 of the
+    scale apart, while each was as far from the float64 run)."""
     torch.manual_seed(seed)
     cell = uz.make_cell("kru", 3, 16, dtype=torch.float32, factors=[4, 4], strategy="factored",
                         complex_factors=complex_factors, learn_initial_state=True)
@@ -448,14 +448,16 @@ def test_float32_kru_factored_agrees_with_reference(complex_factors, seed, steps
     wide_cell = uz.make_cell("kru", 3, 16, dtype=f64, factors=[4, 4], strategy="factored",
                              complex_factors=complex_factors, learn_initial_state=True)
     wide_cell.load_state_dict({k: v.to(c128 if v.is_complex() else f64) for k, v in cell.state_dict().items()})
-    pre_activations = []
-    wide_cell.act.register_forward_pre_hook(lambda module, args: pre_activations.append(args[0].detach()))
     wide = run(wide_cell, f64, False)
-    kappa = max((wide_cell.act.bias.detach().abs() / z.abs()).max().item() for z in pre_activations)
     for i, (a, b, w) in enumerate(zip(fused, ref, wide)):
-        tol = 1e-5 if i < 2 else 1e-4 * max(1.0, kappa / 10)
-        assert_close(a, b, tol)
-        assert_close(a.to(w.dtype), w, tol)
+        assert (a is None) == (b is None) == (w is None)
+        if w is None:
+            continue
+        assert a.shape == b.shape == w.shape and a.dtype == b.dtype
+        scale = max(1.0, w.abs().max().item())
+        fused_error = (a.to(w.dtype) - w).abs().max().item() / scale
+        loop_error = (b.to(w.dtype) - w).abs().max().item() / scale
+        assert fused_error <= 4 * loop_error + (1e-6 if i < 2 else 1e-5), (i, fused_error, loop_error)
 
 
 # ----------------------------------------------------------------------------------------------------------
