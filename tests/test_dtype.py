@@ -120,39 +120,30 @@ def inputs(dtype):
     return torch.randn(T, B, N_IN, generator=torch.Generator().manual_seed(1), dtype=torch.float64).to(dtype)
 
 
-@pytest.mark.parametrize("how_id, how", conversions(torch.float64), ids=[c[0] for c in conversions(torch.float64)])
-@pytest.mark.parametrize("name, options", CASES, ids=IDS)
-def test_float32_cell_converts_to_float64_exactly(name, options, how_id, how):
-    source = build(name, options, torch.float32)
-    before = {k: v.clone() for k, v in source.state_dict().items()}
-    expected32 = run(source, inputs(torch.float32))
-    cell = convert(copy.deepcopy(source), how, lambda dtype: build(name, options, dtype, seed=1))
-    assert_converted(before, cell.state_dict(), torch.float64)
-    assert cell.real_dtype == torch.float64 and cell.penalty().dtype == torch.float64
-    reference = copy_into(build(name, options, torch.float64, seed=2), source)
-    got = run(cell, inputs(torch.float64))
-    assert_same_run(got, run(reference, inputs(torch.float64)), )
-    assert all(g.dtype in (torch.float64, torch.complex128) for g in got[1].values())
-    widened = (expected32[0].double(), {k: g.to(complex_dtype_of(torch.float64) if g.is_complex() else torch.float64)
-                                        for k, g in expected32[1].items()})
-    assert_same_run(got, widened, FLOAT32)
+DIRECTIONS = [(torch.float32, torch.float64), (torch.float64, torch.float32)]
+CONVERSIONS = [(source, target, how_id, how) for source, target in DIRECTIONS for how_id, how in conversions(target)]
 
 
-@pytest.mark.parametrize("how_id, how", conversions(torch.float32), ids=[c[0] for c in conversions(torch.float32)])
+@pytest.mark.parametrize("source, target, how_id, how", CONVERSIONS,
+                         ids=[f"{str(s)[6:]}->{str(t)[6:]}-{i}" for s, t, i, _ in CONVERSIONS])
 @pytest.mark.parametrize("name, options", CASES, ids=IDS)
-def test_float64_cell_converts_to_float32(name, options, how_id, how):
-    source = build(name, options, torch.float64)
-    before = {k: v.clone() for k, v in source.state_dict().items()}
-    expected64 = run(source, inputs(torch.float64))
-    cell = convert(copy.deepcopy(source), how, lambda dtype: build(name, options, dtype, seed=1))
-    assert_converted(before, cell.state_dict(), torch.float32)
-    assert cell.real_dtype == torch.float32 and cell.penalty().dtype == torch.float32
-    reference = copy_into(build(name, options, torch.float32, seed=2), source)
-    got = run(cell, inputs(torch.float32))
-    assert_same_run(got, run(reference, inputs(torch.float32)))
-    narrowed = (expected64[0].float(), {k: g.to(complex_dtype_of(torch.float32) if g.is_complex() else torch.float32)
-                                        for k, g in expected64[1].items()})
-    assert_same_run(got, narrowed, FLOAT32)
+def test_a_converted_cell_is_the_cell_built_in_the_new_precision(name, options, source, target, how_id, how):
+    r"""After the conversion every tensor is in the target's family with the same numbers, and a run equals,
+    exactly, that of a cell built in the target precision with those parameters; it stays within float32
+    rounding of the run before the conversion."""
+    cell = build(name, options, source)
+    before = {k: v.clone() for k, v in cell.state_dict().items()}
+    expected = run(cell, inputs(source))
+    cell = convert(copy.deepcopy(cell), how, lambda dtype: build(name, options, dtype, seed=1))
+    assert_converted(before, cell.state_dict(), target)
+    assert cell.real_dtype == target and cell.penalty().dtype == target
+    reference = copy_into(build(name, options, target, seed=2), cell)
+    got = run(cell, inputs(target))
+    assert_same_run(got, run(reference, inputs(target)))
+    assert all(g.dtype in (target, complex_dtype_of(target)) for g in got[1].values())
+    cast = (expected[0].to(target), {k: g.to(complex_dtype_of(target) if g.is_complex() else target)
+                                     for k, g in expected[1].items()})
+    assert_same_run(got, cast, FLOAT32)
 
 
 @pytest.mark.parametrize("swap", [False, True], ids=["data-replaced", "swap-tensors"])

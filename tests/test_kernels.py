@@ -2,6 +2,7 @@ r"""urnn_zoo.kernels: the one-pass C modReLU step equals the torch-operator step
 build is trusted only when it checks out (Note [Trusting the kernel cache])."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -34,16 +35,30 @@ eps_values = st.one_of(st.sampled_from([EPS_MIN, EPS_MAX, 1e-5, 1e-2]),
                        st.floats(-12.0, 12.0).map(lambda e: min(max(10.0**e, EPS_MIN), EPS_MAX)))
 
 
+@contextlib.contextmanager
+def _kernels(use: bool):
+    r"""The C kernels as they are (``use``), or switched off so that the torch operators run."""
+    with pytest.MonkeyPatch.context() as m:
+        if not use:
+            m.setattr(kernels, "_library", lambda: None)
+        yield
+
+
+def _forward(z, bias, eps):
+    r"""The activation of a fused step and its forward: (act, h, [Re h; Im h], (s, k, c))."""
+    act = _ComplexModReLU(bias, eps)
+    real = bias.dtype
+    h, emit = torch.empty_like(z), torch.empty(z.shape[0], 2 * z.shape[1], dtype=real)
+    saved = tuple(torch.empty(z.shape, dtype=real) for _ in range(3))
+    act.forward(z, saved, h, emit)
+    return act, h, emit, saved
+
+
 def _step(z, bias, g, eps, use_kernels):
     r"""Forward (h, [Re h; Im h], s, k, c) and backward (ġ, bias rows) of one step, with or without the kernels."""
-    with pytest.MonkeyPatch.context() as m:
-        if not use_kernels:
-            m.setattr(kernels, "_library", lambda: None)
-        act = _ComplexModReLU(bias, eps)
+    with _kernels(use_kernels):
+        act, h, emit, saved = _forward(z, bias, eps)
         real = bias.dtype
-        h, emit = torch.empty_like(z), torch.empty(z.shape[0], 2 * z.shape[1], dtype=real)
-        saved = tuple(torch.empty(z.shape, dtype=real) for _ in range(3))
-        act.forward(z, saved, h, emit)
         gz, gz_rows = torch.empty_like(z), torch.empty_like(z)
         act.backward_step(g, z, h, saved, gz)
         rows = torch.arange(2 * z.numel(), dtype=real).reshape(z.shape[0], -1).sin()  # the emitted output's gradient
@@ -99,14 +114,8 @@ def _edge_inputs(seed, batch, n, dtype, eps):
 
 def _fused_step(z, bias, g, rows, eps, use_kernels):
     r"""h, ġ and ∂ℓ/∂b of one step of the fused recurrence's activation (C kernel or torch operators)."""
-    with pytest.MonkeyPatch.context() as m:
-        if not use_kernels:
-            m.setattr(kernels, "_library", lambda: None)
-        act = _ComplexModReLU(bias, eps)
-        real = bias.dtype
-        h, emit = torch.empty_like(z), torch.empty(z.shape[0], 2 * z.shape[1], dtype=real)
-        saved = tuple(torch.empty(z.shape, dtype=real) for _ in range(3))
-        act.forward(z, saved, h, emit)
+    with _kernels(use_kernels):
+        act, h, _, saved = _forward(z, bias, eps)
         gz = act.backward_step(g, z, h, saved, torch.empty_like(z), rows)
         return h, gz, act.bias_grad_rows.sum(0)
 
