@@ -296,3 +296,15 @@ def test_train_refuses_bad_values_before_making_the_folder(tmp_path, kwargs, mes
     with pytest.raises(ValueError, match=message):
         train("rnn", "adding", out=tmp_path / "runs", steps=1, progress="none", **kwargs)
     assert not (tmp_path / "runs").exists()
+
+
+def test_record_files_get_the_mode_of_any_new_file(tmp_path):
+    r"""Atomic writes go through a private temporary file (mode 0600); the record must not stay private: a
+    shared or published result set has to be readable like any file the user makes (0666 less the umask)."""
+    from urnn_zoo.runs import write_json, write_text
+
+    write_json(tmp_path / "a.json", {"x": 1})
+    write_text(tmp_path / "b.csv", "x\n1\n")
+    (tmp_path / "plain").write_text("")
+    expected = (tmp_path / "plain").stat().st_mode & 0o777
+    assert {(tmp_path / n).stat().st_mode & 0o777 for n in ("a.json", "b.csv")} == {expected}

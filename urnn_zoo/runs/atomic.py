@@ -63,6 +63,16 @@ def interrupts_held() -> Iterator[None]:
             previous(signal.SIGINT, held[0])
 
 
+def _umask() -> int:
+    r"""The process's umask (read by setting it and restoring it, the only way the OS offers; done once, at
+    import, so that no thread can create a file while it is changed)."""
+    return _UMASK
+
+
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+
 def write_atomic(path: str | os.PathLike[str], write: Callable[[Any], None], *, binary: bool = False) -> None:
     r"""Write ``path`` atomically (Note [Atomic writes]): ``write(f)`` fills an open temporary file; a Ctrl-C
     meanwhile is held until the file is in place (Note [Ctrl-C during a write]).
@@ -79,6 +89,9 @@ def write_atomic(path: str | os.PathLike[str], write: Callable[[Any], None], *, 
     with interrupts_held():
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMPORARY_SUFFIX)
         try:
+            # mkstemp makes the file 0600; a record gets the mode any new file gets (0666 less the umask),
+            # so a shared or published result set stays readable.
+            os.fchmod(fd, 0o666 & ~_umask())
             with (os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="")) as f:
                 write(f)
                 f.flush()
