@@ -137,6 +137,39 @@ def test_an_unfinished_run_is_resumed_to_the_same_numbers(grid_dir, tmp_path):
         assert resumed["final"][metric] == pytest.approx(value, rel=1e-5)
 
 
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+@pytest.mark.parametrize("damage", ["newer summary", "newer checkpoint", "no checkpoint, more steps asked"])
+def test_a_run_compare_cannot_continue_is_left_as_it_is(grid_dir, tmp_path, damage):
+    r"""What a newer urnn_zoo wrote, and a finished run kept without its checkpoint (a published result set)
+    that the grid asks to train further, are never deleted: the run fails with the reason and ``--force``."""
+    import shutil
+
+    out, _ = grid_dir
+    spec = build_grid(TINY, ["kru"])[0]
+    folder = tmp_path / spec.name
+    shutil.copytree(out / spec.name, folder)
+    if damage == "newer summary":
+        summary = json.loads((folder / "summary.json").read_text())
+        (folder / "summary.json").write_text(json.dumps({**summary, "schema": 99}))
+        (folder / "checkpoint.pt").unlink()  # nothing else to go by: before, the folder was cleared and retrained
+    elif damage == "newer checkpoint":
+        import torch
+
+        checkpoint = torch.load(folder / "checkpoint.pt", weights_only=False)
+        torch.save({**checkpoint, "schema": 99}, folder / "checkpoint.pt")
+        (folder / "summary.json").unlink()
+    else:
+        (folder / "checkpoint.pt").unlink()
+        spec = RunSpec(**{**spec.__dict__, "steps": spec.steps + 2})
+    before = _files(folder)
+    outcome = run_grid([spec], tmp_path)[0]
+    assert outcome["status"] == "failed" and "--force" in outcome["error"], outcome
+    assert _files(folder) == before
+
+
 def test_a_failing_run_is_recorded_and_the_grid_goes_on(tmp_path):
     specs = [RunSpec("bad", "kru", "copy", {"T": 3}, 8, 0, 2, dict(SMOKE_TRAIN), {"bogus": 1}),
              RunSpec("pow2", "eurnn_fft", "copy", {"T": 3}, 6, 0, 2, dict(SMOKE_TRAIN)),

@@ -9,8 +9,11 @@ Note [Resuming a grid]
     - a run with a readable checkpoint (interrupted, killed, finished with fewer steps than asked, or whose
       ``summary.json`` is damaged) is **resumed** from it, which gives the numbers an uninterrupted run would
       have given (Note [Exact resume] of :mod:`urnn_zoo.training`);
-    - a folder with a record but nothing to resume from (no checkpoint, or a damaged one) is **restarted**
-      (the damaged file is named in the outcome's ``note``);
+    - a folder with a damaged record and nothing to resume from (no checkpoint, or a damaged one) is
+      **restarted** (the damaged file is named in the outcome's ``note``);
+    - a folder that holds a record of a newer urnn_zoo, or a finished run kept without its checkpoint (a
+      published result set) that the preset asks to train further, is left as it is and the run **failed**,
+      with the reason and ``--force`` in its error: nothing a user saved is deleted without ``--force``;
     - anything else is **trained**.
 
     A run whose training raises is recorded as ``failed``, with its error, and the grid goes on.
@@ -42,7 +45,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable
 
-from urnn_zoo.runs import RunAction, RunStatus, clear_run_folder, folder_state, holds_run
+from urnn_zoo.runs import (CHECKPOINT_FILE, NewerRecordError, RunAction, RunExistsError, RunStatus, clear_run_folder,
+                           folder_state, holds_run)
 
 from .grid import RunSpec, cost
 
@@ -113,8 +117,15 @@ def _run_one(spec: dict[str, Any], out: str, device: str, threads: int | None, f
         else:
             state = folder_state(folder)
             summary, status = state.summary, state.status
+            if state.newer:  # never delete or overwrite what a newer urnn_zoo wrote
+                raise NewerRecordError(folder, f"holds a record this urnn_zoo cannot read ({state.problem})",
+                                       "upgrade urnn_zoo, or give --force to train the run again")
             if summary is not None and status.ended and (not status.ok or summary["steps"] >= spec["steps"]):
                 return _outcome(spec["name"], status, RunAction.REUSED)
+            if summary is not None and status.ended and not state.resumable:  # a result, kept without checkpoint
+                raise RunExistsError(f"{folder}: holds a {status} run of {summary['steps']} steps and no "
+                                     f"{CHECKPOINT_FILE} to continue it to {spec['steps']}; give --force to "
+                                     "train it again from step 0")
             if state.resumable:
                 action, resume, note = RunAction.RESUMED, True, state.problem
             elif holds_run(folder):

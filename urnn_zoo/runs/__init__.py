@@ -24,7 +24,7 @@ from .checkpoint import (CHECKPOINT_FILE, CHECKPOINT_SCHEMA, Checkpoint, LoopSta
 from .config import CONFIG_FILE, CONFIG_SCHEMA, DTYPES, OPTIMIZERS, RESUMABLE, RunConfig, read_config, write_config
 from .divergence import DIVERGENCE_FACTOR, divergence, unitarity_tolerance
 from .environment import capture as capture_environment
-from .errors import RecordError, ResumeMismatchError, RunExistsError, RunNotFoundError
+from .errors import NewerRecordError, RecordError, ResumeMismatchError, RunExistsError, RunNotFoundError
 from .folder import RUN_FILES, FolderState, clear_run_folder, folder_state, holds_run, open_run_folder
 from .frames import (ASV_COLUMNS, CURVE_COLUMNS, FINAL_COLUMNS, RUN_COLUMNS, SKIPPED_COLUMNS, as_float,
                      typed_frame)
@@ -38,7 +38,7 @@ from .timings import TIMING_COLUMNS, TIMINGS_FILE, TIMINGS_SCHEMA, read_timings,
 __all__ = [
     "ASV_COLUMNS", "CHECKPOINT_FILE", "CHECKPOINT_SCHEMA", "CONFIG_FILE", "CONFIG_SCHEMA", "CURVE_COLUMNS",
     "Checkpoint", "DIVERGENCE_FACTOR", "DTYPES", "FINAL_COLUMNS", "FolderState", "LoopState", "MANIFEST_FILE",
-    "MANIFEST_SCHEMA", "METRICS_FILE", "METRICS_SCHEMA", "MetricsLog", "OPTIMIZERS", "RESUMABLE", "RUN_COLUMNS",
+    "MANIFEST_SCHEMA", "METRICS_FILE", "NewerRecordError", "METRICS_SCHEMA", "MetricsLog", "OPTIMIZERS", "RESUMABLE", "RUN_COLUMNS",
     "RUN_FILES", "RecordError", "RunAction", "ResumeMismatchError", "RunConfig", "RunExistsError", "RunNotFoundError",
     "RunStatus", "SKIPPED_COLUMNS", "SPLITS", "SUMMARY_FILE", "SUMMARY_SCHEMA", "TIMINGS_FILE", "TIMINGS_SCHEMA",
     "TIMING_COLUMNS", "as_float", "capture_environment", "capture_rng", "clear_run_folder", "divergence",

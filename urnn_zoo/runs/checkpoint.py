@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from .atomic import write_atomic
-from .errors import RecordError
+from .errors import NewerRecordError, RecordError
 
 __all__ = ["CHECKPOINT_FILE", "CHECKPOINT_SCHEMA", "Checkpoint", "LoopState", "capture_rng", "load_checkpoint",
            "restore_rng", "save_checkpoint"]
@@ -106,7 +106,7 @@ class Checkpoint:
             data = {**data, "schema": 0, "loop": {"step": data.get("step"), **(data.get("loop") or {})}}
         version = data.get("schema")
         if not isinstance(version, int) or version > CHECKPOINT_SCHEMA:
-            raise RecordError(path, f"has checkpoint schema {version!r}; this urnn_zoo reads schema "
+            raise (NewerRecordError if isinstance(version, int) else RecordError)(path, f"has checkpoint schema {version!r}; this urnn_zoo reads schema "
                                     f"{CHECKPOINT_SCHEMA} and older", "upgrade urnn_zoo, or " + _REMEDY)
         missing = [k for k in ("loop", "model", "optimizer", "rng") if k not in data]
         if missing:

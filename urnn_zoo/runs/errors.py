@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["RecordError", "ResumeMismatchError", "RunExistsError", "RunNotFoundError"]
+__all__ = ["NewerRecordError", "RecordError", "ResumeMismatchError", "RunExistsError", "RunNotFoundError"]
 
 
 class RecordError(ValueError):
@@ -23,6 +23,11 @@ class RecordError(ValueError):
     def __init__(self, path: str | os.PathLike[str], problem: str, remedy: str) -> None:
         self.path, self.problem, self.remedy = Path(path), problem, remedy
         super().__init__(f"{self.path}: {problem}; {remedy}")
+
+
+class NewerRecordError(RecordError):
+    r"""A record file written by a newer version of urnn_zoo (a newer schema): readable only by upgrading, and
+    never deleted or overwritten without ``--force``."""
 
 
 class RunExistsError(FileExistsError):

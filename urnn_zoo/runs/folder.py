@@ -16,7 +16,7 @@ from typing import Any
 from .atomic import remove_stale_temporaries
 from .checkpoint import CHECKPOINT_FILE, Checkpoint, load_checkpoint
 from .config import CONFIG_FILE, RunConfig, read_config, write_config
-from .errors import RecordError, ResumeMismatchError, RunExistsError, RunNotFoundError
+from .errors import NewerRecordError, RecordError, ResumeMismatchError, RunExistsError, RunNotFoundError
 from .metrics import METRICS_FILE
 from .status import RunStatus
 from .summary import SUMMARY_FILE, read_summary
@@ -111,26 +111,28 @@ class FolderState:
         summary: the summary (``None`` when absent or damaged).
         problem: why a file could not be read (``None`` when every file read is fine).
         resumable: a readable checkpoint and configuration are there.
+        newer: a file was written by a newer urnn_zoo (a newer schema): the folder must be left as it is.
     """
 
     status: RunStatus
     summary: dict[str, Any] | None
     problem: str | None
     resumable: bool
+    newer: bool = False
 
 
 def folder_state(folder: str | os.PathLike[str]) -> FolderState:
     r"""The state of a run folder (:class:`FolderState`); never raises on a damaged file (it is the
     ``problem``)."""
     folder = Path(folder)
-    problems, summary = [], None
+    problems, errors, summary = [], [], None
     status = RunStatus.PENDING
     if (folder / SUMMARY_FILE).exists():
         try:
             summary = read_summary(folder)
             status = summary["status"]
         except (RecordError, OSError) as exc:
-            problems.append(str(exc))
+            problems.append(str(exc)), errors.append(exc)
             status = RunStatus.INCOMPLETE
     resumable = False
     if summary is not None and status.ended:  # a result: its checkpoint is read only if it trains further
@@ -140,14 +142,15 @@ def folder_state(folder: str | os.PathLike[str]) -> FolderState:
             checkpoint = load_checkpoint(folder)
             resumable = True
         except (RecordError, OSError) as exc:
-            problems.append(str(exc))
+            problems.append(str(exc)), errors.append(exc)
         else:
             try:
                 read_config(folder)
             except (RecordError, OSError) as exc:
                 resumable = checkpoint.config is not None
                 if not resumable:
-                    problems.append(str(exc))
+                    problems.append(str(exc)), errors.append(exc)
             if summary is None:
                 status = RunStatus.INCOMPLETE
-    return FolderState(status, summary, "; ".join(problems) or None, resumable)
+    newer = any(isinstance(e, NewerRecordError) for e in errors)
+    return FolderState(status, summary, "; ".join(problems) or None, resumable, newer)

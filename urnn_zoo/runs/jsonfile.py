@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .errors import RecordError
+from .errors import NewerRecordError, RecordError
 
 __all__ = ["read_json_record"]
 
@@ -45,6 +45,6 @@ def read_json_record(path: str | os.PathLike[str], version: int, remedy: str,
     if isinstance(found, bool) or not isinstance(found, int) or found < 0:
         raise RecordError(path, f"has schema {found!r}, expected an integer >= 0", remedy)
     if found > version:
-        raise RecordError(path, f"has schema {found}; this urnn_zoo reads schema {version} and older",
+        raise NewerRecordError(path, f"has schema {found}; this urnn_zoo reads schema {version} and older",
                           f"upgrade urnn_zoo, or {remedy}")
     return content, found

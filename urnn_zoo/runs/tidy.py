@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from .atomic import write_atomic
-from .errors import RecordError
+from .errors import NewerRecordError, RecordError
 
 __all__ = ["SCHEMA_COLUMN", "Appender", "TidySchema", "commit_rows", "empty_frame", "open_for_append", "read_tidy",
            "rewrite"]
@@ -116,7 +116,7 @@ def _convert(path: Path, schema: TidySchema, body: list[list[str]], version: int
             except ValueError:
                 newer = False
             if newer:
-                raise RecordError(path, f"line {start + i} has schema {row[-1]}; this urnn_zoo reads schema "
+                raise NewerRecordError(path, f"line {start + i} has schema {row[-1]}; this urnn_zoo reads schema "
                                         f"{schema.version} and older", "upgrade urnn_zoo, or " + schema.remedy)
             raise RecordError(path, f"line {start + i}: schema {row[-1]!r} is not a schema version",
                               schema.remedy)
