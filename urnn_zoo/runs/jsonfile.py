@@ -37,8 +37,10 @@ def read_json_record(path: str | os.PathLike[str], version: int, remedy: str,
     except UnicodeDecodeError as exc:
         raise RecordError(path, f"is not UTF-8 text (byte {exc.start}), not JSON", remedy) from None
     except json.JSONDecodeError as exc:
-        where = "it ends too early (truncated?)" if exc.pos >= len(data.rstrip()) else f"line {exc.lineno}"
-        raise RecordError(path, f"is not valid JSON ({exc.msg}; {where})", remedy) from None
+        # A file cut short fails at its end, or inside a string it opened (json reports the string's start).
+        truncated = exc.pos >= len(data.rstrip()) or exc.msg.startswith("Unterminated string")
+        raise RecordError(path, f"is not valid JSON ({exc}){'; it ends too early (truncated?)' if truncated else ''}",
+                          remedy) from None
     if not isinstance(content, dict):
         raise RecordError(path, f"holds a JSON {type(content).__name__}, expected an object", remedy)
     found = content.get("schema", 0)
