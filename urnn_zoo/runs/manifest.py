@@ -7,7 +7,8 @@ when it was interrupted), ``interrupted`` (whether Ctrl-C stopped it), ``cells``
 run folder with the run's spec (``name``/``run``, ``cell``, ``task``, ``task_options``, ``hidden``, ``seed``,
 ``steps``, ``train``, ``cell_options``, ``arms``) and its outcome (``status``, a
 :class:`~urnn_zoo.runs.status.RunStatus`; ``action``: ``trained``, ``resumed``, ``reused``, ``restarted``,
-``failed``, ``interrupted`` or ``cancelled``; ``error``, ``seconds``, ``cpu_seconds``). Schema 0 is the same
+``failed``, ``interrupted`` or ``cancelled``; ``error``, ``note`` (a damaged file the run was resumed or
+restarted past), ``seconds``, ``cpu_seconds``). Schema 0 is the same
 without ``schema`` and ``interrupted``.
 """
 from __future__ import annotations

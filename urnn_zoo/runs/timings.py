@@ -3,7 +3,7 @@ r"""``timings.csv``: the forward+backward timings of a comparison, one row per t
 
 Columns ``cell, hidden, batch, length, input_size, device, device_name, dtype, threads, repeat, seconds,
 seconds_per_sequence, source, error, schema``; a case that failed (a size a family rejects) has one row with
-empty seconds and the error. A case's rows are added all or none (:func:`urnn_zoo.runs.tidy.commit_rows`), and
+``nan`` seconds and the error. A case's rows are added all or none (:func:`urnn_zoo.runs.tidy.commit_rows`), and
 a file a kill left torn or headerless (or written before the schema) is repaired before anything is added
 (Note [Appending safely] of :mod:`urnn_zoo.runs.tidy`).
 """
