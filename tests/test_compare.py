@@ -272,3 +272,34 @@ def test_cli_refuses_bad_values_before_any_work(tmp_path, capsys, argv, text):
     with pytest.raises(ValueError, match="device: expected a device"):
         compare("smoke", tmp_path / "new", device="bogus", quiet=True)
     assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize("where", ["this machine", "another machine"])
+def test_a_run_another_process_trains_is_left_to_it(grid_dir, tmp_path, where):
+    r"""A ``running`` summary whose process lives here, or runs on a machine this one cannot check, is neither
+    resumed nor restarted by a comparison (two comparisons on one folder would train the run twice at once)."""
+    import os
+    import shutil
+    import socket
+
+    out, _ = grid_dir
+    spec = build_grid(TINY, ["kru"])[0]
+    folder = tmp_path / spec.name
+    shutil.copytree(out / spec.name, folder)
+    summary = json.loads((folder / "summary.json").read_text())
+    host = socket.gethostname() if where == "this machine" else "elsewhere.example"
+    (folder / "summary.json").write_text(json.dumps({**summary, "status": "running", "steps_done": 2,
+                                                     "final": {}, "pid": os.getpid(), "host": host}))
+    before = _files(folder)
+    outcome = run_grid([spec], tmp_path)[0]
+    assert outcome["status"] == "failed" and "marked running by process" in outcome["error"], outcome
+    assert _files(folder) == before
+    with pytest.raises(FileExistsError, match="being trained by process" if where == "this machine"
+                       else "cannot check"):
+        uz.train("kru", "copy", out=tmp_path, name=spec.name, hidden=8, steps=4, seed=0, task_options={"T": 3},
+                 progress="none", **SMOKE_TRAIN)
+    if where == "this machine":  # not even --force takes a run from its living process
+        with pytest.raises(FileExistsError, match="being trained by process"):
+            uz.train("kru", "copy", out=tmp_path, name=spec.name, hidden=8, steps=4, seed=0, task_options={"T": 3},
+                     progress="none", force=True, **SMOKE_TRAIN)
+    assert _files(folder) == before

@@ -117,6 +117,10 @@ def _run_one(spec: dict[str, Any], out: str, device: str, threads: int | None, f
         else:
             state = folder_state(folder)
             summary, status = state.summary, state.status
+            if status is RunStatus.RUNNING:  # another process trains it (here, or on a machine this one cannot check)
+                raise RunExistsError(f"{folder}: marked running by process {summary.get('pid')} on host "
+                                     f"{summary.get('host')!r}; run the comparison again when that run has ended "
+                                     "(continue it with urnn-zoo train --resume if its process is gone)")
             if state.newer:  # never delete or overwrite what a newer urnn_zoo wrote
                 raise NewerRecordError(folder, f"holds a record this urnn_zoo cannot read ({state.problem})",
                                        "upgrade urnn_zoo, or give --force to train the run again")

@@ -19,7 +19,7 @@ from .config import CONFIG_FILE, RunConfig, read_config, write_config
 from .errors import NewerRecordError, RecordError, ResumeMismatchError, RunExistsError, RunNotFoundError
 from .metrics import METRICS_FILE
 from .status import RunStatus
-from .summary import SUMMARY_FILE, read_summary
+from .summary import SUMMARY_FILE, process_alive, read_summary
 
 __all__ = ["RUN_FILES", "FolderState", "clear_run_folder", "folder_state", "holds_run", "open_run_folder"]
 
@@ -68,6 +68,7 @@ def open_run_folder(path: str | os.PathLike[str], config: RunConfig, environment
     if resume and not path.is_dir():
         raise RunNotFoundError(f"cannot resume {path}: there is no such run folder; check --out and --name, or "
                                f"drop --resume to start a new run")
+    _refuse_a_live_run(path, force or resume)
     checkpoint = None
     if force or not holds_run(path):
         clear_run_folder(path)
@@ -80,6 +81,28 @@ def open_run_folder(path: str | os.PathLike[str], config: RunConfig, environment
     remove_stale_temporaries(path)
     write_config(path, config, environment)
     return checkpoint
+
+
+def _refuse_a_live_run(path: Path, told: bool) -> None:
+    r"""No process may take over a run that another process is training: a ``running`` summary whose process
+    lives on this machine is refused always; one of another machine (whose process this one cannot check)
+    unless the user said ``force`` or ``resume``.
+
+    Raises:
+        RunExistsError: the run is being trained (the message names the process and host).
+    """
+    try:
+        summary = read_summary(path) if (path / SUMMARY_FILE).is_file() else None
+    except (RecordError, OSError):
+        return
+    if summary is None or summary["status"] is not RunStatus.RUNNING:
+        return
+    pid, host = summary.get("pid"), summary.get("host")
+    if process_alive(pid, host):
+        raise RunExistsError(f"run folder {path} is being trained by process {pid} on this machine; wait for it "
+                             "to end, or stop it first")
+    if not told:
+        raise RunExistsError(f"run folder {path}: {summary['message']}, or start it over with --force")
 
 
 def _checkpoint_to_resume(path: Path, config: RunConfig) -> Checkpoint:

@@ -152,9 +152,14 @@ def read_summary(folder: str | os.PathLike[str]) -> dict[str, Any]:
             reason = divergence(summary)
             if reason is not None:
                 status, summary["message"] = RunStatus.DIVERGED, reason
-    if status is RunStatus.RUNNING and not process_alive(summary.get("pid"), summary.get("host")):
-        status = RunStatus.INCOMPLETE
-        summary["message"] = (f"stopped at step {summary['steps_done']} of {summary['steps']} without finishing "
-                              f"(its process ended: killed?); resume it with --resume")
+    if status is RunStatus.RUNNING:
+        pid, host = summary.get("pid"), summary.get("host")
+        if isinstance(host, str) and host != socket.gethostname():  # another machine's: this one cannot tell
+            summary["message"] = (f"marked running by process {pid} on host {host!r}, which this machine cannot "
+                                  "check; if that process has ended, continue the run with --resume")
+        elif not process_alive(pid, host):
+            status = RunStatus.INCOMPLETE
+            summary["message"] = (f"stopped at step {summary['steps_done']} of {summary['steps']} without "
+                                  f"finishing (its process {pid} has ended: killed?); resume it with --resume")
     summary["schema"], summary["status"] = SUMMARY_SCHEMA, status
     return summary
