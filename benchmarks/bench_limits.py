@@ -4,9 +4,9 @@ r"""Every cell's distance to its estimated limit, so that a change in a cell's o
 ``track_ops_per_step`` (operators of one forward+backward / T) and ``track_bytes_per_step`` (bytes they read and
 write / T) come from :func:`urnn_zoo.limits.cell_limit`: limit = Σ over operators of max(FLOPs / measured GEMM
 FLOP/s, bytes / measured copy bytes/s) + operators x measured seconds per operator (Note [The limit] there). The
-workload is the suite's (:mod:`.common`: B = 32, T = 100, 10 inputs, float32, loss ``out.pow(2).mean()``) on
-the CPU, at N = 512 and 1024 with :func:`urnn_zoo.limits.workload_options` (KRU: factors 16x32 and 32x32); the
-quick grid keeps one small N (64, default options).
+workload is the suite's (:mod:`urnn_zoo.workload`: B = 32, T = 100, 10 inputs, float32, loss
+``out.pow(2).mean()``) on the CPU, at N = 512 and 1024 with :func:`urnn_zoo.workload.workload_options` (KRU:
+factors 16x32 and 32x32); the quick grid keeps one small N (64, default options).
 
 Every row is measured once in ``setup_cache`` (the only place torch is imported, Note [Cost of a case] in
 :mod:`.common`): the operator overhead once, the GEMM rate and the bandwidth once per N, then each cell.
@@ -32,13 +32,15 @@ def rows() -> dict[str, object]:
 
 
 def _row(name: str, n: int, gemm: float, bandwidth: float, overhead: float) -> dict | str:
+    from urnn_zoo.cells.base import InadmissibleSizeError, cell_class
     from urnn_zoo.limits import cell_limit
 
     try:
-        return cell_limit(name, n, batch=BATCH, length=SEQ_LEN, input_size=INPUT, repeats=3, seed=common.SEED,
-                          gemm_flops_per_s=gemm, bytes_per_s=bandwidth, op_overhead_s=overhead)
-    except ValueError as err:  # a size the family rejects: n/a for that N only
+        cell_class(name).check_size(n, **common.workload.workload_options(name, n))
+    except InadmissibleSizeError as err:  # a size the family rejects: n/a for that N only, nothing built
         return f"{name} does not accept N={n}: {err}"
+    return cell_limit(name, n, batch=BATCH, length=SEQ_LEN, input_size=INPUT, repeats=3, seed=common.SEED,
+                      gemm_flops_per_s=gemm, bytes_per_s=bandwidth, op_overhead_s=overhead)
 
 
 class CellLimit:

@@ -21,8 +21,9 @@ process is comparable across machines and commits in a way that two absolute tim
 - ``MatrixOnceTime.track_t100_over_t10`` and ``track_step_over_matrix``: the same claim in time (see there).
 
 KRU's factors (``factors`` parameter): ``"issue"`` two factors as balanced as N allows, the sizes the goals were
-set for (:data:`KRU_FACTORS`: [8, 16] at N = 128, [16, 32] at 512, [32, 32] at 1024, [32, 64] at 2048; the value
-keeps its name so that asv histories stay comparable), ``"2x2"`` the paper's log2(N) factors of size 2; both with
+set for (:data:`KRU_FACTORS`, the workload's table ``urnn_zoo.workload.KRU_FACTORS``: [8, 16] at N = 128,
+[16, 32] at 512, [32, 32] at 1024, [32, 64] at 2048; the value keeps its name so that asv histories stay
+comparable), ``"2x2"`` the paper's log2(N) factors of size 2; both with
 the default ``strategy="auto"``, which multiplies adjacent factors into two groups once per forward (or forms W
 where that is faster), so the two kinds cost about the same per step. ``KRUTime.time_forward_backward`` and
 ``TorchRNNTime.time_forward_backward`` give asv's history the absolute times of the same two workloads.
@@ -49,10 +50,10 @@ if TYPE_CHECKING:
 
     import urnn_zoo
 
-# The ``"issue"`` factor sizes per N, two factors as balanced as N allows (``make_cell("kru", 10, N,
-# factors=...)``), and the goals for KRU / nn.RNN at those sizes.
+# The ``"issue"`` factor sizes per N: the workload's table (two factors as balanced as N allows; the quick grid's
+# one N = 64 is not in it), and the goals for KRU / nn.RNN at those sizes.
 KRU_FACTORS: dict[int, list[int]] = (
-    {64: [8, 8]} if QUICK else {128: [8, 16], 512: [16, 32], 1024: [32, 32], 2048: [32, 64]}
+    {64: [8, 8]} if QUICK else {n: list(factors) for n, factors in common.workload.KRU_FACTORS.items()}
 )
 KRU_GOALS: dict[int, float] = {128: 1.0, 512: 0.8, 1024: 0.35, 2048: 0.2}
 KRU_SIZES: tuple[int, ...] = tuple(KRU_FACTORS)
@@ -174,16 +175,9 @@ def zoo_eurnn(n: int) -> urnn_zoo.RecurrentCell:
     return urnn_zoo.make_cell("eurnn", INPUT, n, capacity=EURNN_CAPACITY)
 
 
-def training_step(module: torch.nn.Module, x: torch.Tensor) -> Callable[[], None]:
-    r"""The workload as a callable: grads cleared, ``module(x)[0].pow(2).mean()`` and its backward.
-
-    ``module`` returns ``(out, state)`` for a time-major ``x`` (a zoo cell, ``nn.RNN``, ``torch_eunn.EURNN``).
-    """
-    def run() -> None:
-        module.zero_grad(set_to_none=True)
-        module(x)[0].pow(2).mean().backward()
-
-    return run
+# The workload's timed call (urnn_zoo.workload.forward_backward): grads cleared, module(x)[0].pow(2).mean() and its
+# backward, for a zoo cell, nn.RNN or torch_eunn.EURNN.
+training_step = common.workload.forward_backward
 
 
 def inference(module: torch.nn.Module, x: torch.Tensor) -> Callable[[], None]:

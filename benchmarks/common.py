@@ -1,15 +1,18 @@
 r"""Shared pieces of the asv suite: the parameter grid, deterministic cached data, devices and timing.
 
-Every cell benchmark runs the same workload (the conventions of the KRU paper's timing runs): a batch of
-B = 32 sequences of T = 100 steps with 10 real inputs, float32, loss ``out.pow(2).mean()`` for the backward.
+Every cell benchmark runs the same workload, :mod:`urnn_zoo.workload` (the conventions of the KRU paper's timing
+runs): a batch of B = 32 sequences of T = 100 steps with 10 real inputs, float32, loss ``out.pow(2).mean()`` for
+the backward. Its constants are re-exported here under the suite's names (``SEQ_LEN`` is its ``LENGTH``,
+``INPUT`` its ``INPUT_SIZE``).
 
 Note [Grid]
     The full grid is every registered cell x N in (128, 512, 1024) x device in (``cpu``, ``cuda``). Setting
     ``URNN_ZOO_BENCH_QUICK=1`` keeps every cell and every benchmark kind but one small size (N = 64), the CPU
     only (one case of each GPU-only benchmark, to show it skips cleanly), one Kronecker factor count and the
     shortest training and drift schedules: the smoke run of ``.ci/run``. asv records parameter values with
-    each result, so quick and full results never mix in the history. A size a family rejects and a device
-    that is absent raise ``NotImplementedError`` in ``setup``, which asv shows as n/a.
+    each result, so quick and full results never mix in the history. A size a family rejects (its
+    ``check_size``, asked before building) and a device that is absent raise ``NotImplementedError`` in
+    ``setup``, which asv shows as n/a.
 
 Note [Cost of a case]
     ``launch_method: "spawn"`` (CUDA breaks under fork) runs every (benchmark, parameter combination) in a
@@ -21,7 +24,8 @@ Note [Cost of a case]
       numbers come from one ``setup_cache`` (training, drift, parameter counts) import it only there, so their
       per-cell cases start in a fraction of a second;
     - for that, :data:`CELLS` is read without importing ``urnn_zoo`` (:func:`registered_cell_names`, checked
-      against ``urnn_zoo.cell_names()`` by ``tests/test_benchmarks.py``);
+      against ``urnn_zoo.cell_names()`` by ``tests/test_benchmarks.py``), and the workload module is loaded
+      from its file without the package (:func:`workload_module`);
     - asv_runner re-runs ``setup`` before every sample, so ``setup`` reads cells and data from the
       module-level caches below: only the first ``setup`` of a process builds the cell and warms it up (first
       matmul, matrix exponential, CUDA context).
@@ -38,7 +42,9 @@ import ast
 import functools
 import importlib.util
 import os
+import sys
 import traceback
+import types
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
@@ -51,12 +57,10 @@ if TYPE_CHECKING:
 __all__ = [
     "BATCH", "CELLS", "DEVICES", "GRID", "INPUT", "QUICK", "QUICK_ENV", "SEED", "SEQ_LEN", "SIZES", "Grid",
     "TimeCase", "build_cell", "cell_loss", "device", "grid", "quick_from_env", "registered_cell_names",
-    "cell_result", "per_cell", "sequence", "synchronize", "warm_up",
+    "cell_result", "per_cell", "sequence", "synchronize", "warm_up", "workload", "workload_module",
 ]
 
 QUICK_ENV = "URNN_ZOO_BENCH_QUICK"
-BATCH, SEQ_LEN, INPUT = 32, 100, 10
-SEED = 0
 
 
 class Grid(NamedTuple):
@@ -119,6 +123,39 @@ def _class_names(path: Path) -> set[str]:
     return found
 
 
+def _package_root() -> Path | None:
+    # The installed urnn_zoo's folder, found without importing it (find_spec of a top-level name imports nothing).
+    spec = importlib.util.find_spec("urnn_zoo")
+    roots = list(spec.submodule_search_locations or []) if spec else []
+    return Path(roots[0]) if roots else None
+
+
+def workload_module() -> types.ModuleType:
+    r"""``urnn_zoo.workload`` (the timing workload's constants and calls) without importing torch.
+
+    Importing ``urnn_zoo.workload`` runs the package's ``__init__``, which imports torch; the module itself
+    imports nothing heavy at import time, so it is executed here from the installed package's file under a
+    private name (Note [Cost of a case]). Falls back to the normal import when that file is not there, and
+    returns the imported module when urnn_zoo is already loaded.
+    """
+    if "urnn_zoo.workload" in sys.modules:
+        return sys.modules["urnn_zoo.workload"]
+    root = _package_root()
+    path = root / "workload.py" if root else None
+    if path is None or not path.is_file():
+        import urnn_zoo.workload
+
+        return urnn_zoo.workload
+    spec = importlib.util.spec_from_file_location("_urnn_zoo_workload", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+workload = workload_module()
+BATCH, SEQ_LEN, INPUT, SEED = workload.BATCH, workload.LENGTH, workload.INPUT_SIZE, workload.SEED
+
+
 def registered_cell_names() -> tuple[str, ...]:
     r"""``urnn_zoo.cell_names()`` without importing urnn_zoo or torch (Note [Cost of a case]).
 
@@ -126,9 +163,8 @@ def registered_cell_names() -> tuple[str, ...]:
     (docs/cell-contract.md#the-registry-and-adding-a-family); this reads those attributes from the installed
     package's source. Falls back to ``urnn_zoo.cell_names()`` when the source is not there.
     """
-    spec = importlib.util.find_spec("urnn_zoo")
-    roots = list(spec.submodule_search_locations or []) if spec else []
-    modules = sorted((Path(roots[0]) / "cells").glob("*.py")) if roots else []
+    root = _package_root()
+    modules = sorted((root / "cells").glob("*.py")) if root else []
     names = set().union(*(_class_names(p) for p in modules if p.stem not in ("__init__", "base")))
     if not names:
         import urnn_zoo
@@ -175,35 +211,30 @@ def device(name: str) -> torch.device:
     raise ValueError(f"device must be 'cpu' or 'cuda', got {name!r}")
 
 
-def synchronize(dev: torch.device) -> None:
-    r"""Wait for the device's queued work (a no-op on the CPU); every timed body ends with it."""
-    if dev.type == "cuda":
-        import torch
-
-        torch.cuda.synchronize(dev)
+# Wait for the device's queued work (a no-op on the CPU); every timed body ends with it.
+synchronize = workload.synchronize
 
 
 @functools.lru_cache(maxsize=None)
 def sequence(device_name: str, seq_len: int = SEQ_LEN, batch: int = BATCH, n_in: int = INPUT) -> torch.Tensor:
-    r"""A fixed float32 input (T, B, n_in), drawn on the CPU from a seeded generator, then moved."""
-    import torch
-
-    gen = torch.Generator().manual_seed(SEED)
-    return torch.randn(seq_len, batch, n_in, generator=gen).to(device(device_name))
+    r"""The workload's fixed float32 input (T, B, n_in) (``urnn_zoo.workload.sequence``), cached per process."""
+    return workload.sequence(seq_len, batch, n_in, device=device(device_name))
 
 
 def make_cell(name: str, input_size: int, hidden: int, dev: torch.device | None = None) -> urnn_zoo.RecurrentCell:
-    r"""``urnn_zoo.make_cell`` with default options, float32 and a seeded init; ``NotImplementedError`` (asv:
-    n/a) for a size the family rejects."""
+    r"""``urnn_zoo.make_cell`` with default options, float32 and a seeded init (it seeds torch's global RNG);
+    ``NotImplementedError`` (asv: n/a) for a size the family rejects (its ``check_size``, before building)."""
     import torch
 
     import urnn_zoo
+    from urnn_zoo.cells.base import cell_class
 
-    torch.manual_seed(SEED)
     try:
-        return urnn_zoo.make_cell(name, input_size, hidden, dtype=torch.float32, device=dev)
-    except ValueError as err:
+        cell_class(name).check_size(hidden)
+    except urnn_zoo.InadmissibleSizeError as err:
         raise NotImplementedError(f"{name} does not accept N={hidden} with its default options: {err}") from err
+    torch.manual_seed(SEED)
+    return urnn_zoo.make_cell(name, input_size, hidden, dtype=torch.float32, device=dev)
 
 
 @functools.lru_cache(maxsize=None)
@@ -224,8 +255,7 @@ def build_cell(name: str, hidden: int, device_name: str) -> urnn_zoo.RecurrentCe
 
 def cell_loss(cell: urnn_zoo.RecurrentCell, x: torch.Tensor) -> torch.Tensor:
     r"""The timing workload's loss: the whole sequence forward, then ``out.pow(2).mean()``."""
-    out, _ = cell(x)
-    return out.pow(2).mean()
+    return workload.loss(cell(x)[0])
 
 
 _WARM: set = set()

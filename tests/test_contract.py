@@ -1,4 +1,7 @@
 """The cell contract (docs/cell-contract.md) over every registered cell: a new cell is covered by registering it."""
+import math
+from unittest import mock
+
 import pytest
 import torch
 from hypothesis import given, settings
@@ -6,10 +9,13 @@ from hypothesis import strategies as st
 
 import urnn_zoo as uz
 from urnn_zoo.activations import ModReLU
+from urnn_zoo.cells import base
+from admissible import admits
 from hypothesis_profiles import examples
 
-N, N_IN = 8, 3  # 8: even (EURNN), a power of two (FFT style), 2 x 4 Kronecker factors
 CELLS = uz.cell_names()
+N_IN = 3
+N = next(n for n in range(8, 65) if all(admits(name, n) for name in CELLS))  # the smallest N >= 8 all admit
 seeds = st.integers(0, 2**31 - 1)
 
 
@@ -198,3 +204,50 @@ def test_runs_on_cuda(name):
     out, _ = cell(torch.randn(4, 2, N_IN, device="cuda"))
     out.pow(2).mean().backward()
     assert out.device.type == "cuda"
+
+
+# ----------------------------------------------------------------------------- admissible sizes
+# Draws of the options a family's size rule reads (those the family has; every other option keeps its default,
+# so building the cell can fail on the size alone). Sizes that are not positive ints are drawn too.
+SIZE_OPTIONS = {
+    "factors": st.none() | st.lists(st.integers(1, 5) | st.tuples(st.integers(1, 4), st.integers(1, 4)),
+                                    min_size=1, max_size=3),
+    "num_factors": st.integers(1, 4),
+    "m": st.none() | st.integers(-1, 26),
+    "rho": st.none() | st.integers(-1, 26),
+}
+ODD_SIZES = (0, -3, 8.0, True, "8", None)
+
+
+def _outcome(call):
+    try:
+        call()
+    except ValueError as err:
+        return type(err), str(err)
+    return None
+
+
+@pytest.mark.parametrize("name", CELLS)
+@settings(deadline=None)
+@given(data=st.data())
+def test_check_size_raises_exactly_when_building_raises_a_size_error(name, data):
+    options = {k: data.draw(SIZE_OPTIONS[k], label=k) for k in uz.cell_options(name) if k in SIZE_OPTIONS}
+    products = [math.prod(f if isinstance(f, int) else f[0] for f in options.get("factors") or [1])]
+    n = data.draw(st.integers(1, 24) | st.sampled_from(ODD_SIZES + tuple(products)), label="N")
+    predicted = _outcome(lambda: base.cell_class(name).check_size(n, **options))
+    original = torch.nn.Module.__init__
+    with mock.patch.object(torch.nn.Module, "__init__", autospec=True,
+                           side_effect=lambda self, *a, **k: original(self, *a, **k)) as modules_built:
+        built = _outcome(lambda: build(name, hidden=n, **options))
+    assert built == predicted  # the same error (type and message) either way, or none
+    if predicted is not None:
+        assert modules_built.call_count == 0, "the size was rejected after a module was built"
+        kind, message = predicted  # every drawn option is well formed: only the size can be wrong
+        assert kind is uz.InadmissibleSizeError
+        assert "\n" not in message and "got" in message  # one line: what was expected, what was given
+
+
+def test_inadmissible_size_error_is_a_value_error_exported_by_the_package():
+    assert uz.InadmissibleSizeError is base.InadmissibleSizeError and issubclass(uz.InadmissibleSizeError, ValueError)
+    with pytest.raises(ValueError, match=r"cell 'kru' got unknown option\(s\) \['bogus'\]"):
+        base.cell_class("kru").check_size(8, bogus=1)

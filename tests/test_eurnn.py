@@ -12,6 +12,7 @@ from torch.func import functional_call
 
 import urnn_zoo as uz
 from urnn_zoo.cells.eurnn import apply_layers
+from admissible import admissible_sizes
 from hypothesis_profiles import examples
 
 F64 = torch.float64
@@ -70,13 +71,13 @@ def reference_matrix(cell):
 @given(
     seed=seeds,
     fft=st.booleans(),
-    k=st.integers(1, 4),
+    data=st.data(),
     capacity=st.sampled_from([2, 4, 6, 8]),
     complex_weights=st.booleans(),
     strategy=st.sampled_from(["layers", "band", "dense"]),
 )
-def test_layers_equal_the_dense_product_of_the_unit_definition(seed, fft, k, capacity, complex_weights, strategy):
-    n = 2**k if fft else 2 * k
+def test_layers_equal_the_dense_product_of_the_unit_definition(seed, fft, data, capacity, complex_weights, strategy):
+    n = data.draw(admissible_sizes("eurnn_fft", 1, 16) if fft else admissible_sizes("eurnn", 1, 8), label="N")
     strategy = "layers" if fft and strategy == "band" else strategy
     name, opts = ("eurnn_fft", {}) if fft else ("eurnn", {"capacity": capacity})
     cell = build(name, n, seed, complex_weights=complex_weights, strategy=strategy, **opts)
@@ -94,7 +95,7 @@ def test_layers_equal_the_dense_product_of_the_unit_definition(seed, fft, k, cap
 
 
 @settings(max_examples=examples(8))
-@given(seed=seeds, n=st.sampled_from([6, 10, 16]), capacity=st.sampled_from([2, 4]), cw=st.booleans())
+@given(seed=seeds, n=admissible_sizes("eurnn", 6, 16), capacity=st.sampled_from([2, 4]), cw=st.booleans())
 def test_strategies_agree_in_values_and_gradients(seed, n, capacity, cw):
     results = []
     for strategy in ("layers", "band", "dense"):
@@ -162,18 +163,18 @@ def test_d_last_as_in_the_original_code_loses_n_minus_1_dimensions(n):
 
 # ----------------------------------------------------------------------------- parameter counts
 @settings(max_examples=examples(10))
-@given(k=st.integers(1, 8), complex_weights=st.booleans())
-def test_fft_style_parameter_counts(k, complex_weights):
-    n = 2**k
+@given(n=admissible_sizes("eurnn_fft", 1, 256), complex_weights=st.booleans())
+def test_fft_style_parameter_counts(n, complex_weights):
+    k = round(math.log2(n))  # layers: log2 N
     c = build("eurnn_fft", n, 0, complex_weights=complex_weights).parameter_count()
     expected = n * k + n if complex_weights else (n // 2) * k  # N/2 units x (θ, φ) x log2 N layers + N phases
     assert c.recurrent_dof == c.recurrent_stored == expected
 
 
 @settings(max_examples=examples(10))
-@given(half_n=st.integers(1, 40), half_l=st.integers(1, 6), complex_weights=st.booleans())
-def test_tunable_parameter_counts(half_n, half_l, complex_weights):
-    n, cap = 2 * half_n, 2 * half_l
+@given(n=admissible_sizes("eurnn", 1, 80), half_l=st.integers(1, 6), complex_weights=st.booleans())
+def test_tunable_parameter_counts(n, half_l, complex_weights):
+    cap = 2 * half_l
     c = build("eurnn", n, 0, capacity=cap, complex_weights=complex_weights).parameter_count()
     units = half_l * (n // 2) + half_l * (n // 2 - 1)  # A layers N/2 units, B layers N/2 − 1
     assert c.recurrent_dof == c.recurrent_stored == (2 * units + n if complex_weights else units)
@@ -254,9 +255,8 @@ def torch_eunn_matrix(n, angles):
 
 
 @settings(max_examples=examples(10))
-@given(seed=seeds, half_n=st.integers(2, 8), half_l=st.integers(1, 3))
-def test_torch_eunn_agrees_where_the_parametrisations_coincide(seed, half_n, half_l):
-    n = 2 * half_n
+@given(seed=seeds, n=admissible_sizes("eurnn", 4, 16), half_l=st.integers(1, 3))
+def test_torch_eunn_agrees_where_the_parametrisations_coincide(seed, n, half_l):
     cell = build("eurnn", n, seed, capacity=2 * half_l)
     w_te = torch_eunn_matrix(n, torch_eunn_angles(cell))
     d = torch.polar(torch.ones_like(cell.omega), cell.omega).detach()
@@ -268,9 +268,9 @@ def test_torch_eunn_agrees_where_the_parametrisations_coincide(seed, half_n, hal
 
 
 @settings(max_examples=examples(10))
-@given(seed=seeds, half_n=st.integers(2, 8), half_l=st.integers(1, 3))
-def test_torch_eunn_periodic_units_are_exactly_the_documented_difference(seed, half_n, half_l):
-    n, cap = 2 * half_n, 2 * half_l
+@given(seed=seeds, n=admissible_sizes("eurnn", 4, 16), half_l=st.integers(1, 3))
+def test_torch_eunn_periodic_units_are_exactly_the_documented_difference(seed, n, half_l):
+    cap = 2 * half_l
     cell = build("eurnn", n, seed, capacity=cap)
     g = torch.Generator().manual_seed(seed)
     wrap_theta = (2 * torch.rand(cap // 2, generator=g, dtype=F64) - 1) * math.pi
@@ -301,9 +301,9 @@ class _ComplexActAdapter(nn.Module):
 
 
 @settings(max_examples=examples(5))
-@given(seed=seeds, half_n=st.integers(2, 6), half_l=st.integers(1, 2))
-def test_torch_eunn_cell_agrees_in_the_coinciding_configuration(seed, half_n, half_l):
-    n, cap = 2 * half_n, 2 * half_l
+@given(seed=seeds, n=admissible_sizes("eurnn", 4, 12), half_l=st.integers(1, 2))
+def test_torch_eunn_cell_agrees_in_the_coinciding_configuration(seed, n, half_l):
+    cap = 2 * half_l
     cell = build("eurnn", n, seed, capacity=cap)
     ref = torch_eunn.EURNN(N_IN, n, capacity=cap).double()
     with torch.no_grad():

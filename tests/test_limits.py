@@ -5,6 +5,7 @@ import math
 import os
 import subprocess
 import sys
+from unittest import mock
 from pathlib import Path
 
 import pandas as pd
@@ -86,7 +87,7 @@ def test_table_and_a_rejected_size():
     assert list(table.columns) == list(COLUMNS) and list(table["cell"]) == ["rnn", "eurnn_fft"]
     rnn, fft = table.iloc[0], table.iloc[1]
     assert rnn["error"] == "" and rnn["distance"] > 0
-    assert fft["error"].startswith("ValueError") and "power of two" in fft["error"]
+    assert fft["error"].startswith("InadmissibleSizeError: eurnn_fft:") and "power of two" in fft["error"]
     assert math.isnan(fft["distance"]) and fft["flops"] is pd.NA and int(rnn["flops"]) == rnn["flops"]
     with pytest.raises(ValueError, match="expected one of"):
         limits.limit_rows(["nope"], (8,))
@@ -95,9 +96,27 @@ def test_table_and_a_rejected_size():
 
 
 def test_workload_options():
-    assert limits.workload_options("kru", 512) == {"factors": [16, 32]}
-    assert limits.workload_options("kru", 1024) == {"factors": [32, 32]}
+    table = {128: [8, 16], 512: [16, 32], 1024: [32, 32], 2048: [32, 64]}  # two factors as balanced as N allows
+    for n, factors in table.items():
+        assert limits.workload_options("kru", n) == {"factors": factors} and math.prod(factors) == n
+        uz.cells.base.cell_class("kru").check_size(n, **limits.workload_options("kru", n))
     assert limits.workload_options("kru", 64) == {} and limits.workload_options("rnn", 512) == {}
+
+
+def test_one_workload_behind_compare_limits_and_the_benchmarks():
+    from benchmarks import bench_performance, common
+    from urnn_zoo import workload
+    from urnn_zoo.compare import timing
+
+    assert (common.BATCH, common.SEQ_LEN, common.INPUT, common.SEED) == (32, 100, 10, 0)
+    assert (workload.BATCH, workload.LENGTH, workload.INPUT_SIZE, workload.SEED) == (32, 100, 10, 0)
+    assert limits.KRU_FACTORS is workload.KRU_FACTORS and limits.workload_options is workload.workload_options
+    if not common.QUICK:
+        assert bench_performance.KRU_FACTORS == {n: list(f) for n, f in workload.KRU_FACTORS.items()}
+    # compare times KRU at the table's factors (its default at N = 1024 would be [16, 64])
+    with mock.patch("urnn_zoo.cells.base.make_cell", wraps=uz.cells.base.make_cell) as made:
+        timing.time_cell("kru", 1024, batch=1, length=1, repeats=1)
+    assert made.call_args.args[:3] == ("kru", 10, 1024) and made.call_args.kwargs["factors"] == [32, 32]
 
 
 TINY = ["--cells", "rnn", "--hidden", "6", "--batch-size", "2", "--length", "2", "--repeats", "1", "--quiet"]

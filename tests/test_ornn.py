@@ -6,6 +6,7 @@ from hypothesis import strategies as st
 
 import urnn_zoo as uz
 from urnn_zoo.cells.ornn import init_reflectors, reflector_product
+from admissible import admissible_values
 from hypothesis_profiles import examples
 
 F64 = torch.float64
@@ -16,7 +17,7 @@ seeds = st.integers(0, 2**31 - 1)
 @st.composite
 def sizes(draw, max_n=10):
     n = draw(st.integers(2, max_n))
-    return n, draw(st.integers(1, n))
+    return n, draw(admissible_values("ornn", n, "m", range(max_n + 1)))
 
 
 def explicit_product(below):

@@ -13,6 +13,7 @@ import urnn_zoo as uz
 from urnn_zoo import kernels, recurrence
 from urnn_zoo.activations import EPS_RANGE, ModReLU, modrelu
 from urnn_zoo.cells.base import cell_options
+from admissible import admissible_sizes
 from urnn_zoo.cells.eurnn import LayersMap
 from urnn_zoo.cells.kru import KroneckerPairMap
 from urnn_zoo.recurrence import DenseMap, fused_recurrence
@@ -54,15 +55,15 @@ def real_view(t):
 # (cell name, fixed options, drawer of (hidden_size, extra options) from Hypothesis `data`)
 def _kru_sizes(data):
     factors = data.draw(st.sampled_from(KRU_FACTORS), label="factors")
-    return math.prod(factors), {"factors": factors}
+    return data.draw(admissible_sizes("kru", 1, 8, factors=factors), label="N"), {"factors": factors}
 
 
 def _even(data):
-    return data.draw(st.sampled_from([2, 4, 6, 8]), label="N"), {"capacity": data.draw(st.sampled_from([2, 4]))}
+    return data.draw(admissible_sizes("eurnn", 1, 8), label="N"), {"capacity": data.draw(st.sampled_from([2, 4]))}
 
 
 def _power_of_two(data):
-    return data.draw(st.sampled_from([2, 4, 8]), label="N"), {}
+    return data.draw(admissible_sizes("eurnn_fft", 1, 8), label="N"), {}
 
 
 def _any(data):

@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 import urnn_zoo as uz
 from urnn_zoo.activations import modrelu
+from admissible import admissible_values
 from hypothesis_profiles import examples
 
 F64 = torch.float64
@@ -17,7 +18,7 @@ seeds = st.integers(0, 2**31 - 1)
 @st.composite
 def size_and_rho(draw, max_n=10):
     n = draw(st.integers(1, max_n))
-    return n, draw(st.integers(0, n))
+    return n, draw(admissible_values("scornn", n, "rho", range(-1, max_n + 1)))
 
 
 def build(n, seed, dtype=F64, **options):

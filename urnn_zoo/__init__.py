@@ -8,6 +8,7 @@ Example:
     544
 """
 from urnn_zoo.cells.base import (
+    InadmissibleSizeError,
     ParamCount,
     RecurrentCell,
     SequenceModel,
@@ -19,6 +20,7 @@ from urnn_zoo.tasks.base import Task, make_task, task_names
 from urnn_zoo.training import TrainResult, load_summary, train
 
 __all__ = [
+    "InadmissibleSizeError",
     "ParamCount",
     "RecurrentCell",
     "SequenceModel",

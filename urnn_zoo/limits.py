@@ -1,7 +1,8 @@
 r"""How far each cell is from its estimated limit: a per-operator roofline plus per-operator overhead.
 
-For one workload (forward+backward of a whole sequence batch, loss ``out.pow(2).mean()``; by default the asv
-suite's B = 32, T = 100, 10 inputs, float32), the limit of a cell is
+For one workload (:mod:`urnn_zoo.workload`: forward+backward of a whole sequence batch, loss
+``out.pow(2).mean()``; by default the asv suite's B = 32, T = 100, 10 inputs, float32, KRU at the factors of
+:data:`~urnn_zoo.workload.KRU_FACTORS`), the limit of a cell is
 
     limit = Σ_operators max(FLOPs / measured GEMM FLOP/s, bytes / measured bytes/s)
             + operators x (measured seconds per operator),
@@ -26,15 +27,15 @@ from typing import Any
 
 import torch
 
+from urnn_zoo import workload
 from urnn_zoo.opcount import count_operators
+from urnn_zoo.workload import KRU_FACTORS, workload_options
 
 __all__ = ["COLUMNS", "KRU_FACTORS", "cell_limit", "gemm_throughput", "limit_rows", "limit_seconds", "limits_table",
            "memory_bandwidth", "operator_overhead", "roofline_seconds", "workload_options"]
 
 COLUMNS = ("cell", "N", "flops", "bytes", "ops_per_step", "gemm_flops_per_s", "bytes_per_s", "op_overhead_s",
            "limit_s", "measured_s", "distance", "error")
-# KRU's configurations in this table: two Kronecker factors of 16x32 at N = 512 and 32x32 at N = 1024.
-KRU_FACTORS = {512: [16, 32], 1024: [32, 32]}
 
 
 # Note [The limit]
@@ -112,11 +113,6 @@ def limit_seconds(costs: Mapping[tuple[int, int], int], operators: int, gemm_flo
     return max(roofline, dispatch) if overlapped else roofline + dispatch
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def gemm_throughput(n: int, rows: int = 3200, *, device: str = "cpu", repeats: int = 10,
                     min_seconds: float = 0.5) -> float:
     r"""Measured FLOP/s of a real float32 ``(rows, n) x (n, n)`` ``torch.mm``, from its fastest call.
@@ -140,10 +136,10 @@ def gemm_throughput(n: int, rows: int = 3200, *, device: str = "cpu", repeats: i
     for _ in range(2):
         torch.mm(a, w)
     while calls < repeats or (spent < min_seconds and calls < 1000):
-        _sync(dev)
+        workload.synchronize(dev)
         tick = time.perf_counter()
         torch.mm(a, w)
-        _sync(dev)
+        workload.synchronize(dev)
         seconds = time.perf_counter() - tick
         best, spent, calls = min(best, seconds), spent + seconds, calls + 1
     return 2 * rows * n * n / best
@@ -184,10 +180,10 @@ def memory_bandwidth(n: int, batch: int = 32, length: int = 100, *, device: str 
         dst.copy_(src)
         best, spent, calls = math.inf, 0.0, 0
         while calls < repeats or (spent < min_seconds / len(sizes) and calls < 1000):
-            _sync(dev)
+            workload.synchronize(dev)
             tick = time.perf_counter()
             dst.copy_(src)
-            _sync(dev)
+            workload.synchronize(dev)
             seconds = time.perf_counter() - tick
             best, spent, calls = min(best, seconds), spent + seconds, calls + 1
         best_rate = max(best_rate, 2 * numel * src.element_size() / best)
@@ -212,36 +208,26 @@ def operator_overhead(*, device: str = "cpu", calls: int = 100, blocks: int = 10
     per_call = []
     with torch.no_grad():
         for i in range(blocks + 1):
-            _sync(dev)
+            workload.synchronize(dev)
             tick = time.perf_counter()
             for _ in range(calls):
                 torch.add(a, b)
-            _sync(dev)
+            workload.synchronize(dev)
             if i:
                 per_call.append((time.perf_counter() - tick) / calls)
     return statistics.median(per_call)
 
 
-def workload_options(cell: str, hidden: int) -> dict[str, Any]:
-    r"""Cell options of the limits workload: defaults, except KRU's factors at N = 512 and 1024 (:data:`KRU_FACTORS`).
-
-    Example:
-        >>> workload_options("kru", 1024), workload_options("lstm", 1024)
-        ({'factors': [32, 32]}, {})
-    """
-    if cell == "kru" and hidden in KRU_FACTORS:
-        return {"factors": list(KRU_FACTORS[hidden])}
-    return {}
-
-
-def cell_limit(cell: str, hidden: int, *, options: dict[str, Any] | None = None, batch: int = 32, length: int = 100,
-               input_size: int = 10, repeats: int = 3, device: str = "cpu", seed: int = 0,
+def cell_limit(cell: str, hidden: int, *, options: dict[str, Any] | None = None, batch: int = workload.BATCH,
+               length: int = workload.LENGTH, input_size: int = workload.INPUT_SIZE, repeats: int = 3,
+               device: str = "cpu", seed: int = workload.SEED,
                gemm_flops_per_s: float | None = None, bytes_per_s: float | None = None,
                op_overhead_s: float | None = None) -> dict[str, Any]:
     r"""One row of the limits table: counts, limit, measured time and distance of one cell (Note [The limit]).
 
     Args:
-        cell: a registered name. hidden: N. options: cell options (default :func:`workload_options`).
+        cell: a registered name. hidden: N. options: cell options (default
+            :func:`urnn_zoo.workload.workload_options`).
         batch, length, input_size: the workload (B, T, n_in), float32, loss ``out.pow(2).mean()``.
         repeats: timed forward+backward calls (the best counts), after one warm-up and the counted call.
         device: where to run. seed: seeds the cell's init and the input.
@@ -251,6 +237,7 @@ def cell_limit(cell: str, hidden: int, *, options: dict[str, Any] | None = None,
         A dict with the keys of :data:`COLUMNS` (``error`` empty).
 
     Raises:
+        InadmissibleSizeError: the cell rejects N with these options (before anything is built or measured).
         ValueError: unknown cell, or options the cell rejects (its own message).
 
     Example:
@@ -259,21 +246,13 @@ def cell_limit(cell: str, hidden: int, *, options: dict[str, Any] | None = None,
         >>> row["ops_per_step"] > 0 and row["distance"] > 0
         True
     """
-    from urnn_zoo.cells.base import make_cell
-
     dev = torch.device(device)
-    options = workload_options(cell, hidden) if options is None else dict(options)
-    with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
-        torch.manual_seed(seed)
-        model = make_cell(cell, input_size, hidden, dtype=torch.float32, device=dev, **options)
-        gen = torch.Generator().manual_seed(seed)
-        x = torch.randn(length, batch, input_size, generator=gen).to(dev)
+    model = workload.build_cell(cell, hidden, input_size=input_size, options=options, seed=seed, device=dev)
+    step = workload.forward_backward(model, workload.sequence(length, batch, input_size, seed=seed, device=dev))
 
     def once() -> None:
-        model.zero_grad(set_to_none=True)
-        out, _ = model(x)
-        out.pow(2).mean().backward()
-        _sync(dev)
+        step()
+        workload.synchronize(dev)
 
     once()  # warm-up: first GEMMs, allocator, oneDNN kernels, matrix exponentials
     counted = count_operators(once)  # also the second warm-up
@@ -292,11 +271,13 @@ def cell_limit(cell: str, hidden: int, *, options: dict[str, Any] | None = None,
                 op_overhead_s=overhead, limit_s=limit, measured_s=seconds, distance=seconds / limit, error="")
 
 
-def limit_rows(cells: Iterable[str] | None = None, hidden: Sequence[int] = (512, 1024), *, batch: int = 32,
-               length: int = 100, input_size: int = 10, repeats: int = 3, device: str = "cpu",
+def limit_rows(cells: Iterable[str] | None = None, hidden: Sequence[int] = (512, 1024), *,
+               batch: int = workload.BATCH, length: int = workload.LENGTH, input_size: int = workload.INPUT_SIZE,
+               repeats: int = 3, device: str = "cpu",
                log: Callable[[str], object] | None = None) -> list[dict[str, Any]]:
     r"""Rows of :func:`cell_limit` for every (cell, N), N by N; the rates are measured once (overhead) and
-    once per N (GEMM, bandwidth). A cell that rejects N or fails gets a row of NaNs and the error.
+    once per N (GEMM, bandwidth). A cell that rejects N (:meth:`~urnn_zoo.cells.base.RecurrentCell.check_size`,
+    asked before it is built or measured) or fails gets a row of NaNs and the error.
 
     Args:
         cells: registered names (default: all of ``urnn_zoo.cell_names()``). hidden: the sizes N.
@@ -327,9 +308,10 @@ def limit_rows(cells: Iterable[str] | None = None, hidden: Sequence[int] = (512,
         rates = dict(gemm_flops_per_s=gemm, bytes_per_s=bandwidth, op_overhead_s=overhead)
         for name in cells:
             try:
+                cell_class(name).check_size(n, **workload_options(name, n))  # before building or measuring
                 row = cell_limit(name, n, batch=batch, length=length, input_size=input_size, repeats=repeats,
                                  device=device, **rates)
-            except Exception as exc:  # a size the family rejects, or a failing cell: a row that says so
+            except Exception as exc:  # InadmissibleSizeError, or a failing cell: a row that says so
                 row = dict.fromkeys(COLUMNS, math.nan) | dict(cell=name, N=n, **rates,
                                                               error=f"{type(exc).__name__}: {exc}")
             rows.append(row)

@@ -22,6 +22,7 @@ from urnn_zoo.arguments import boolean, check
 from urnn_zoo.recurrence import DenseMap, LinearMap, fused_recurrence
 
 __all__ = [
+    "InadmissibleSizeError",
     "ParamCount",
     "RecurrentCell",
     "DenseStepCell",
@@ -38,6 +39,18 @@ __all__ = [
 
 _REGISTRY: dict[str, type["RecurrentCell"]] = {}
 CONSTRAINTS = ("exact", "soft", "none")
+
+
+class InadmissibleSizeError(ValueError):
+    r"""A hidden size N (or a size option that depends on it: KRU's factors, oRNN's m, scoRNN's rho) that a cell
+    family does not accept; raised by :meth:`RecurrentCell.check_size` before anything is built.
+
+    Example:
+        >>> make_cell("eurnn", 3, 5)
+        Traceback (most recent call last):
+            ...
+        urnn_zoo.cells.base.InadmissibleSizeError: eurnn: hidden_size must be an even int >= 2 (disjoint 2x2 units), got 5
+    """
 
 
 class ParamCount(NamedTuple):
@@ -201,7 +214,9 @@ class RecurrentCell(nn.Module):
     r"""Base class of every cell: one recurrence h_t = σ(W h_{t−1} + U x_t + b) behind one interface.
 
     Subclasses set the class attributes ``name`` (registry key) and ``constraint`` (``"exact"``,
-    ``"soft"`` or ``"none"``), call ``super().__init__(input_size, hidden_size, is_complex)`` and implement
+    ``"soft"`` or ``"none"``), call ``super().__init__(input_size, hidden_size, is_complex, **size_options)``
+    (which runs :meth:`check_size` before anything is built), override :meth:`size_rule` where not every N
+    is admissible, and implement
     :meth:`prepare`, :meth:`project_input`, :meth:`recur`, :meth:`recurrent_matrix` and
     :meth:`recurrent_parameters` (and :meth:`recurrent_dof` where it differs from what is stored). Cells
     whose state is not one (B, N) tensor override :meth:`initial_state` and :meth:`state_output`; cells
@@ -222,6 +237,11 @@ class RecurrentCell(nn.Module):
         input_size: width of x_t (n_in).
         hidden_size: N.
         is_complex: whether the hidden state is complex (then ``output_size`` is 2N: [Re h; Im h]).
+        **size_options: the options :meth:`size_rule` reads (KRU's ``factors``, oRNN's ``m``, ...).
+
+    Raises:
+        ValueError: ``input_size`` is not a positive int.
+        InadmissibleSizeError: :meth:`check_size` rejects ``hidden_size`` with ``size_options``.
     """
 
     name: ClassVar[str]
@@ -239,17 +259,56 @@ class RecurrentCell(nn.Module):
             raise TypeError(f"cell name {name!r} is already registered by {_REGISTRY[name].__qualname__}")
         _REGISTRY[name] = cls
 
-    def __init__(self, input_size: int, hidden_size: int, is_complex: bool) -> None:
+    def __init__(self, input_size: int, hidden_size: int, is_complex: bool, **size_options: Any) -> None:
+        if not _positive_int(input_size):
+            raise ValueError(f"input_size must be a positive int, got {input_size!r}")
+        type(self).check_size(hidden_size, **size_options)
         super().__init__()
-        for arg, value in (("input_size", input_size), ("hidden_size", hidden_size)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{arg} must be a positive int, got {value!r}")
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.is_complex = is_complex
         self.fused = True  # use fused_map when the family has one (False: the per-step autograd loop)
 
     # ----------------------------------------------------------------- sizes and dtypes
+    @classmethod
+    def check_size(cls, hidden_size: int, **options: Any) -> None:
+        r"""Raise :class:`InadmissibleSizeError` unless the family accepts N = ``hidden_size`` with ``options``.
+
+        Builds nothing: a caller can ask before building (``compare``'s budget search, the timings, the
+        limits table, the benchmarks), and the cell's ``__init__`` asks the same question, so both give the
+        same error. Options left out take the ``__init__`` defaults; options that do not bear on the size are
+        accepted and ignored. The rule itself is the family's :meth:`size_rule`.
+
+        Args:
+            hidden_size: N.
+            **options: any of the family's options (:func:`cell_options`).
+
+        Raises:
+            InadmissibleSizeError: N is not a positive int, or the family's rule rejects it (one line: what was
+                expected, what was given).
+            ValueError: an option the family does not have, or a size option that is malformed whatever N is
+                (e.g. KRU ``factors`` that are not a list of ints).
+
+        Example:
+            >>> cell_class("eurnn_fft").check_size(12)
+            Traceback (most recent call last):
+                ...
+            urnn_zoo.cells.base.InadmissibleSizeError: eurnn_fft: hidden_size must be a power of two >= 2 (FFT style), got 12
+        """
+        if not _positive_int(hidden_size):
+            raise InadmissibleSizeError(f"hidden_size must be a positive int, got {hidden_size!r}")
+        defaults = _keyword_options(cls)
+        _reject_unknown(cls, defaults, options)
+        cls.size_rule(hidden_size, {**defaults, **options})
+
+    @classmethod
+    def size_rule(cls, hidden_size: int, options: dict[str, Any]) -> None:
+        r"""The family's admissible sizes, declared by overriding this (default: every N >= 1).
+
+        Called by :meth:`check_size` with N already a positive int and ``options`` holding every option of the
+        family (defaults filled in). Raises :class:`InadmissibleSizeError` for a size it rejects.
+        """
+
     @property
     def output_size(self) -> int:
         r"""Real width emitted per step: N, or 2N for complex cells ([Re h; Im h])."""
@@ -512,9 +571,24 @@ def cell_class(name: str) -> type[RecurrentCell]:
 
 def cell_options(name: str) -> dict[str, Any]:
     r"""The options a cell accepts beyond ``input_size``/``hidden_size``/``dtype``, with their defaults."""
-    params = inspect.signature(cell_class(name).__init__).parameters
+    return _keyword_options(cell_class(name))
+
+
+def _keyword_options(cls: type[RecurrentCell]) -> dict[str, Any]:
+    params = inspect.signature(cls.__init__).parameters
     skip = {"self", "input_size", "hidden_size", "dtype", "device"}
     return {k: p.default for k, p in params.items() if k not in skip and p.kind is p.KEYWORD_ONLY}
+
+
+def _reject_unknown(cls: type[RecurrentCell], accepted: dict[str, Any], options: dict[str, Any]) -> None:
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        listed = ", ".join(f"{k}={v!r}" for k, v in accepted.items()) or "none"
+        raise ValueError(f"cell {cls.name!r} got unknown option(s) {unknown}; it accepts: {listed}")
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
 def make_cell(
@@ -538,6 +612,11 @@ def make_cell(
     Returns:
         The cell.
 
+    Raises:
+        ValueError: an unknown name or option, a precision other than float32/float64, or an option the family
+            rejects; :class:`InadmissibleSizeError` (a ``ValueError``) for a size it rejects
+            (:meth:`RecurrentCell.check_size`), before anything is built.
+
     Example:
         >>> cell = make_cell("kru", input_size=10, hidden_size=64)
         >>> out, h = cell(torch.randn(5, 2, 10))
@@ -545,11 +624,7 @@ def make_cell(
         torch.Size([5, 2, 128])
     """
     cls = cell_class(name)
-    accepted = cell_options(name)
-    unknown = sorted(set(options) - set(accepted))
-    if unknown:
-        listed = ", ".join(f"{k}={v!r}" for k, v in accepted.items()) or "none"
-        raise ValueError(f"cell {name!r} got unknown option(s) {unknown}; it accepts: {listed}")
+    _reject_unknown(cls, cell_options(name), options)
     dtype = dtype or torch.get_default_dtype()
     if dtype not in PRECISIONS:
         raise ValueError(f"dtype must be torch.float32 or torch.float64 (the real precision), got {dtype}")

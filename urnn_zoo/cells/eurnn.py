@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from urnn_zoo.activations import ModReLU
 from urnn_zoo.arguments import boolean, check
-from urnn_zoo.cells.base import ComplexInput, RecurrentCell
+from urnn_zoo.cells.base import ComplexInput, InadmissibleSizeError, RecurrentCell
 from urnn_zoo.recurrence import DenseMap, LinearMap
 
 __all__ = ["EURNN", "EURNNFFT", "LayersMap", "unit_coefficients", "apply_layers"]
@@ -284,9 +284,9 @@ class _EUNNCell(RecurrentCell):
         return f"{super().extra_repr()}, layers={self.perm.shape[0]} ({kind}), strategy={self.strategy!r}"
 
 
-def _check_even(what: str, value, name: str) -> None:
+def _check_even(what: str, value, name: str, error: type[ValueError] = ValueError) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < 2 or value % 2:
-        raise ValueError(f"{name}: {what} must be an even int >= 2 (disjoint 2x2 units), got {value!r}")
+        raise error(f"{name}: {what} must be an even int >= 2 (disjoint 2x2 units), got {value!r}")
 
 
 class EURNN(_EUNNCell):
@@ -328,12 +328,16 @@ class EURNN(_EUNNCell):
 
     name = "eurnn"
 
+    @classmethod
+    def size_rule(cls, hidden_size: int, options: dict) -> None:
+        r"""N even (>= 2): each layer is N/2 disjoint 2x2 units."""
+        _check_even("hidden_size", hidden_size, cls.name, InadmissibleSizeError)
+
     def __init__(self, input_size: int, hidden_size: int, *, dtype=None, device=None, capacity: int = 2,
                  complex_weights: bool = True, strategy: str = "auto", eps: float = 1e-5,
                  learn_initial_state: bool = False) -> None:
         complex_weights = check(complex_weights, boolean, "complex_weights")
         super().__init__(input_size, hidden_size, is_complex=complex_weights)
-        _check_even("hidden_size", hidden_size, self.name)
         _check_even("capacity", capacity, self.name)
         self.capacity = capacity
         self._init_common(input_size, hidden_size, dtype, device, complex_weights, strategy, eps,
@@ -388,13 +392,18 @@ class EURNNFFT(_EUNNCell):
     name = "eurnn_fft"
     strategies = ("auto", "layers", "dense")
 
+    @classmethod
+    def size_rule(cls, hidden_size: int, options: dict) -> None:
+        r"""N a power of two (>= 2): log2 N butterfly layers of strides N/2, ..., 1."""
+        if hidden_size < 2 or hidden_size & (hidden_size - 1):
+            raise InadmissibleSizeError(
+                f"{cls.name}: hidden_size must be a power of two >= 2 (FFT style), got {hidden_size!r}")
+
     def __init__(self, input_size: int, hidden_size: int, *, dtype=None, device=None,
                  complex_weights: bool = True, strategy: str = "auto", eps: float = 1e-5,
                  learn_initial_state: bool = False) -> None:
         complex_weights = check(complex_weights, boolean, "complex_weights")
         super().__init__(input_size, hidden_size, is_complex=complex_weights)
-        if hidden_size < 2 or hidden_size & (hidden_size - 1):
-            raise ValueError(f"{self.name}: hidden_size must be a power of two >= 2 (FFT style), got {hidden_size!r}")
         self._init_common(input_size, hidden_size, dtype, device, complex_weights, strategy, eps,
                           learn_initial_state)
         n, layers = hidden_size, hidden_size.bit_length() - 1

@@ -14,7 +14,7 @@ from torch import Tensor, nn
 
 from urnn_zoo.activations import ModReLU, check_eps
 from urnn_zoo.arguments import boolean, check, positive_int
-from urnn_zoo.cells.base import ComplexInput, RecurrentCell, complex_dtype_of
+from urnn_zoo.cells.base import ComplexInput, InadmissibleSizeError, RecurrentCell, complex_dtype_of
 from urnn_zoo.recurrence import DenseMap, LinearMap
 from urnn_zoo.kron import (
     factor_shapes,
@@ -59,8 +59,9 @@ def square_factor_sizes(hidden_size: int, factors: Sequence | None, num_factors:
         ``[P_0, ..., P_{F−1}]``.
 
     Raises:
-        ValueError: ``num_factors`` is not an int >= 1, or ``factors`` is not a list of square factors whose
-            sizes multiply to N (each message names the option).
+        InadmissibleSizeError: ``factors`` has a rectangular factor, or sizes whose product is not N.
+        ValueError: ``num_factors`` is not an int >= 1, or ``factors`` is not a list of ints and (P, Q) pairs
+            (each message names the option).
 
     Example:
         >>> square_factor_sizes(128, None, 2), square_factor_sizes(12, [(3, 3), 4], 2)
@@ -69,14 +70,19 @@ def square_factor_sizes(hidden_size: int, factors: Sequence | None, num_factors:
     num_factors = check(num_factors, positive_int, "num_factors")  # the rule's own name is max_factors
     if factors is None:
         return factor_sizes(hidden_size, num_factors)
-    shapes = factor_shapes(factors, hidden_size)
+    shapes = factor_shapes(factors)
     rect = [s for s in shapes if s[0] != s[1]]
     if rect:
-        raise ValueError(
+        raise InadmissibleSizeError(
             f"KRU needs square factors (a rectangular factor makes W rank-deficient, never unitary); "
             f"got rectangular {rect} in factors={list(factors)!r}"
         )
-    return [p for p, _ in shapes]
+    sizes = [p for p, _ in shapes]
+    if math.prod(sizes) != hidden_size:
+        raise InadmissibleSizeError(
+            f"factors {list(factors)!r} must have ∏P = n = {hidden_size} (the hidden size), got ∏P = {math.prod(sizes)}"
+        )
+    return sizes
 
 
 def init_factor(size: int, init: str, dtype: torch.dtype, generator: torch.Generator | None = None) -> Tensor:
@@ -236,6 +242,11 @@ class KRU(RecurrentCell):
     name = "kru"
     constraint = "soft"
 
+    @classmethod
+    def size_rule(cls, hidden_size: int, options: dict) -> None:
+        r"""Square factors with ∏P_f = N (:func:`square_factor_sizes`; the default rule fits every N)."""
+        square_factor_sizes(hidden_size, options["factors"], options["num_factors"])
+
     def __init__(
         self,
         input_size: int,
@@ -253,7 +264,8 @@ class KRU(RecurrentCell):
         learn_initial_state: bool = False,
     ) -> None:
         complex_factors = check(complex_factors, boolean, "complex_factors")
-        super().__init__(input_size, hidden_size, is_complex=complex_factors)
+        super().__init__(input_size, hidden_size, is_complex=complex_factors, factors=factors,
+                         num_factors=num_factors)
         if strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
         if activation not in ("modrelu", "tanh"):

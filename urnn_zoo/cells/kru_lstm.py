@@ -42,6 +42,11 @@ class KRULSTM(RecurrentCell):
     name = "kru_lstm"
     constraint = "soft"
 
+    @classmethod
+    def size_rule(cls, hidden_size: int, options: dict) -> None:
+        r"""KRU's rule (:func:`~urnn_zoo.cells.kru.square_factor_sizes`): square factors with ∏P_f = N."""
+        square_factor_sizes(hidden_size, options["factors"], options["num_factors"])
+
     def __init__(
         self,
         input_size: int,
@@ -56,7 +61,7 @@ class KRULSTM(RecurrentCell):
         strategy: str = "auto",
         forget_bias: float = 1.0,
     ) -> None:
-        super().__init__(input_size, hidden_size, is_complex=False)
+        super().__init__(input_size, hidden_size, is_complex=False, factors=factors, num_factors=num_factors)
         if check(complex_factors, boolean, "complex_factors"):
             raise ValueError(
                 "kru_lstm has real gates (sigmoid/tanh), so its Kronecker factors are real: "

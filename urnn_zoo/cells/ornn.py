@@ -12,7 +12,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from urnn_zoo.activations import ModReLU
-from urnn_zoo.cells.base import DenseStepCell
+from urnn_zoo.cells.base import DenseStepCell, InadmissibleSizeError
 
 __all__ = ["ORNN", "reflector_taus", "reflector_product", "init_reflectors", "INITS", "METHODS", "ACTIVATIONS"]
 
@@ -142,6 +142,14 @@ class ORNN(DenseStepCell):
     name = "ornn"
     constraint = "exact"
 
+    @classmethod
+    def size_rule(cls, hidden_size: int, options: dict) -> None:
+        r"""m reflections, 1 <= m <= N (None: m = N)."""
+        m = options["m"]
+        if m is not None and (isinstance(m, bool) or not isinstance(m, int) or not 1 <= m <= hidden_size):
+            raise InadmissibleSizeError(
+                f"m (number of reflections) must be an int in [1, hidden_size={hidden_size}], got {m!r}")
+
     def __init__(
         self,
         input_size: int,
@@ -155,11 +163,9 @@ class ORNN(DenseStepCell):
         activation: str = "leaky_relu",
         learn_initial_state: bool = True,
     ) -> None:
-        super().__init__(input_size, hidden_size, is_complex=False)
+        super().__init__(input_size, hidden_size, is_complex=False, m=m)
         n = hidden_size
         m = n if m is None else m
-        if isinstance(m, bool) or not isinstance(m, int) or not 1 <= m <= n:
-            raise ValueError(f"m (number of reflections) must be an int in [1, hidden_size={n}], got {m!r}")
         if init not in INITS:
             raise ValueError(f"init must be one of {INITS}, got {init!r}")
         if method not in METHODS:

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from urnn_zoo.activations import ModReLU
-from urnn_zoo.cells.base import DenseStepCell, skew_init
+from urnn_zoo.cells.base import DenseStepCell, InadmissibleSizeError, skew_init
 
 __all__ = ["ScoRNN", "scaled_cayley", "scaling_diagonal"]
 
@@ -93,6 +93,14 @@ class ScoRNN(DenseStepCell):
     name = "scornn"
     constraint = "exact"
 
+    @classmethod
+    def size_rule(cls, hidden_size: int, options: dict) -> None:
+        r"""rho entries −1 of D, 0 <= rho <= N (None: rho = N // 2)."""
+        rho = options["rho"]
+        if rho is not None and (isinstance(rho, bool) or not isinstance(rho, int) or not 0 <= rho <= hidden_size):
+            raise InadmissibleSizeError(
+                f"rho (number of −1 entries of D) must be an int in [0, hidden_size={hidden_size}], got {rho!r}")
+
     def __init__(
         self,
         input_size: int,
@@ -102,11 +110,9 @@ class ScoRNN(DenseStepCell):
         device=None,
         rho: int | None = None,
     ) -> None:
-        super().__init__(input_size, hidden_size, is_complex=False)
+        super().__init__(input_size, hidden_size, is_complex=False, rho=rho)
         n = hidden_size
         rho = n // 2 if rho is None else rho
-        if isinstance(rho, bool) or not isinstance(rho, int) or not 0 <= rho <= n:
-            raise ValueError(f"rho (number of −1 entries of D) must be an int in [0, hidden_size={n}], got {rho!r}")
         dtype = dtype or torch.get_default_dtype()
         self.rho = rho
         self.raw_skew = nn.Parameter(skew_init(n, "cayley").triu(1).to(dtype=dtype, device=device))

@@ -37,21 +37,21 @@ class RunSpec:
 
 @functools.lru_cache(maxsize=4096)
 def parameter_total(cell: str, hidden: int, input_size: int, output_size: int) -> int | None:
-    r"""Total stored parameters of ``SequenceModel(cell)`` at ``hidden``; ``None`` if the cell rejects it."""
+    r"""Total stored parameters of ``SequenceModel(cell)`` at ``hidden`` with default options; ``None`` if the
+    cell rejects that size (:meth:`~urnn_zoo.cells.base.RecurrentCell.check_size`, asked before building)."""
     import torch
 
-    from urnn_zoo.cells.base import SequenceModel, make_cell
+    from urnn_zoo.cells.base import InadmissibleSizeError, SequenceModel, cell_class, make_cell
 
+    try:
+        cell_class(cell).check_size(hidden)
+    except InadmissibleSizeError:
+        return None
     try:
         model = SequenceModel(make_cell(cell, input_size, hidden, device="meta"), output_size)
     except (RuntimeError, NotImplementedError):  # an init that cannot run on the meta device
-        try:
-            with torch.random.fork_rng():
-                model = SequenceModel(make_cell(cell, input_size, hidden), output_size)
-        except ValueError:
-            return None
-    except ValueError:
-        return None
+        with torch.random.fork_rng():
+            model = SequenceModel(make_cell(cell, input_size, hidden), output_size)
     return int(model.parameter_count().stored)
 
 

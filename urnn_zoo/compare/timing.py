@@ -1,11 +1,13 @@
 r"""Timing every cell: forward+backward seconds of a whole sequence batch, the asv suite's workload.
 
-The workload is that of ``benchmarks/bench_cells.py`` (``CellForwardBackward``): B sequences of T steps
-with ``n_in`` real inputs, float32, default options, loss ``out.pow(2).mean()``, backward. Two warm-up calls
+The workload is :mod:`urnn_zoo.workload`'s (that of ``benchmarks/bench_cells.py``, ``CellForwardBackward``):
+B sequences of T steps with ``n_in`` real inputs, float32, default options except KRU's factor table
+(:func:`urnn_zoo.workload.workload_options`), loss ``out.pow(2).mean()``, backward. Two warm-up calls
 (first matmul, matrix exponential, CUDA kernels), then ``repeats`` timed calls with
 :func:`time.perf_counter`, each ending with a device synchronise. Each repeat is one row of ``timings.csv``
-(:mod:`urnn_zoo.runs.timings`, which owns its columns and schema); a cell that rejects a size or fails gets
-one row with NaN seconds and the error. A case's rows are added all or none (the file is rewritten
+(:mod:`urnn_zoo.runs.timings`, which owns its columns and schema); a cell that rejects the size
+(:meth:`~urnn_zoo.cells.base.RecurrentCell.check_size`, asked before anything is built) or fails gets one row
+with NaN seconds and the error. A case's rows are added all or none (the file is rewritten
 atomically, :func:`urnn_zoo.runs.tidy.commit_rows`), so a kill loses at most the case being timed, which the
 next run times again.
 
@@ -20,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterable
 
+from urnn_zoo import workload
 from urnn_zoo.runs.environment import cpu_model
 from urnn_zoo.runs.tidy import commit_rows, open_for_append
 from urnn_zoo.runs.timings import TIMING_COLUMNS, TIMINGS_SCHEMA, timed_cases
@@ -36,38 +39,28 @@ def device_name(device: str) -> str:
     return f"{cpu_model()} ({os.cpu_count()} cores)"
 
 
-def time_cell(cell: str, hidden: int, *, batch: int = 32, length: int = 100, input_size: int = 10,
-              device: str = "cpu", repeats: int = 3, seed: int = 0) -> list[float]:
-    r"""Seconds of ``repeats`` forward+backward passes of ``cell`` over a (T, B, n_in) batch, after two warm-up calls.
+def time_cell(cell: str, hidden: int, *, batch: int = workload.BATCH, length: int = workload.LENGTH,
+              input_size: int = workload.INPUT_SIZE, device: str = "cpu", repeats: int = 3,
+              seed: int = workload.SEED) -> list[float]:
+    r"""Seconds of ``repeats`` forward+backward passes of ``cell`` over a (T, B, n_in) batch, after two warm-up
+    calls (:mod:`urnn_zoo.workload`: its input, loss and timed call; KRU at the factors of its table).
 
     Raises:
-        ValueError: the cell rejects ``hidden`` (its own message).
+        InadmissibleSizeError: the cell rejects ``hidden`` (its own message), before anything is built.
 
     Example::
 
         >>> len(time_cell("kru", 16, batch=2, length=5, repeats=2))
         2
     """
-    import torch
-
-    from urnn_zoo.cells.base import make_cell
-
-    dev = torch.device(device)
-    with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
-        torch.manual_seed(seed)
-        model = make_cell(cell, input_size, hidden, device=dev)
-        gen = torch.Generator().manual_seed(seed)
-        x = torch.randn(length, batch, input_size, generator=gen).to(dev)
+    model = workload.build_cell(cell, hidden, input_size=input_size, seed=seed, device=device)
+    run = workload.forward_backward(model, workload.sequence(length, batch, input_size, seed=seed, device=device))
 
     def once() -> float:
-        model.zero_grad(set_to_none=True)
-        if dev.type == "cuda":
-            torch.cuda.synchronize(dev)
+        workload.synchronize(device)
         tick = time.perf_counter()
-        out, _ = model(x)
-        out.pow(2).mean().backward()
-        if dev.type == "cuda":
-            torch.cuda.synchronize(dev)
+        run()
+        workload.synchronize(device)
         return time.perf_counter() - tick
 
     once(), once()  # warm-up: first matmuls, matrix exponentials, allocator, oneDNN kernels
@@ -87,7 +80,7 @@ def pending_cases(cases: Iterable[tuple[str, int]], file: str | os.PathLike[str]
 
 
 def time_cells(cases: Iterable[tuple[str, int]], file: str | os.PathLike[str], *, batch: int, length: int,
-               input_size: int = 10, device: str = "cpu", repeats: int = 3, threads: int | None = None,
+               input_size: int = workload.INPUT_SIZE, device: str = "cpu", repeats: int = 3, threads: int | None = None,
                log=None) -> list[dict[str, Any]]:
     r"""Time every (cell, N) of ``cases`` not yet in ``file`` (:func:`pending_cases`) and append their rows to
     it (resumable).
@@ -119,6 +112,8 @@ def _time_cases(todo: list[tuple[str, int]], file: Path, batch: int, length: int
                 repeats: int, log) -> list[dict[str, Any]]:
     import torch
 
+    from urnn_zoo.cells.base import cell_class
+
     name, threads = device_name(device), torch.get_num_threads()
     written: list[dict[str, Any]] = []
     file.parent.mkdir(parents=True, exist_ok=True)
@@ -127,9 +122,10 @@ def _time_cases(todo: list[tuple[str, int]], file: Path, batch: int, length: int
         base = dict(cell=cell, hidden=hidden, batch=batch, length=length, input_size=input_size, device=device,
                     device_name=name, dtype="float32", threads=threads, source="compare")
         try:
+            cell_class(cell).check_size(hidden, **workload.workload_options(cell, hidden))  # before building
             seconds, error = time_cell(cell, hidden, batch=batch, length=length, input_size=input_size,
                                        device=device, repeats=repeats), ""
-        except Exception as exc:  # a size the family rejects, or a failing cell: a row that says so
+        except Exception as exc:  # InadmissibleSizeError, or a failing cell: a row that says so
             seconds, error = [math.nan], f"{type(exc).__name__}: {exc}"
         rows = [dict(base, repeat=i, seconds=s, seconds_per_sequence=s / batch, error=error)
                 for i, s in enumerate(seconds)]
