@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 import urnn_zoo as uz
 from urnn_zoo.activations import EPS_RANGE, ModReLU, modrelu
 from urnn_zoo.cells.base import cell_options
-from urnn_zoo.recurrence import DenseMap, fused_recurrence
-from urnn_zoo.step_activations import step_activation
+from urnn_zoo.engine.recurrence import DenseMap, fused_recurrence
+from urnn_zoo.engine.step_activations import step_activation
 from hypothesis_profiles import examples
 
 seeds = st.integers(0, 2**31 - 1)

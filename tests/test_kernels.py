@@ -20,9 +20,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import urnn_zoo as uz
-from urnn_zoo import kernels
+from urnn_zoo.engine import kernels
 from urnn_zoo.activations import EPS_RANGE, modrelu
-from urnn_zoo.step_activations import _ComplexModReLU
+from urnn_zoo.engine.step_activations import _ComplexModReLU
 from hypothesis_profiles import examples
 
 COMPILER = shutil.which(os.environ.get("CC", "cc"))
@@ -201,7 +201,7 @@ CHILD = r"""
 import json, os, sys, warnings
 import torch
 import urnn_zoo as uz
-from urnn_zoo import kernels
+from urnn_zoo.engine import kernels
 
 def run(cell, x):
     cell.zero_grad()

@@ -7,12 +7,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import urnn_zoo as uz
-from urnn_zoo import kernels
+from urnn_zoo.engine import kernels
 from urnn_zoo.cells.eurnn import LayersMap
 from urnn_zoo.cells.kru import KroneckerPairMap
 from urnn_zoo.opcount import (OperatorCounter, count_operators, counting, is_counted, operator_bytes, operator_flops,
                               record_external)
-from urnn_zoo.recurrence import DenseMap, StepRecord
+from urnn_zoo.engine.recurrence import DenseMap, StepRecord
 
 aten = torch.ops.aten
 dims = st.integers(1, 6)

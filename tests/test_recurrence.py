@@ -10,13 +10,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import urnn_zoo as uz
-from urnn_zoo import kernels, recurrence
+from urnn_zoo.engine import kernels, recurrence
 from urnn_zoo.activations import EPS_RANGE, ModReLU, modrelu
 from urnn_zoo.cells.base import cell_options
 from admissible import admissible_sizes
 from urnn_zoo.cells.eurnn import LayersMap
 from urnn_zoo.cells.kru import KroneckerPairMap
-from urnn_zoo.recurrence import DenseMap, fused_recurrence
+from urnn_zoo.engine.recurrence import DenseMap, fused_recurrence
 from hypothesis_profiles import examples
 
 f64, c128 = torch.float64, torch.complex128

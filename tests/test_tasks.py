@@ -13,7 +13,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from urnn_zoo.data.cache import CACHE_ENV
+from urnn_zoo.cache import CACHE_ENV
 from urnn_zoo.tasks.base import SPLITS, Task, make_task, task_names
 from urnn_zoo.tasks.mnist import pmnist_permutation
 from urnn_zoo.tasks.music import PAD, MusicTask

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from urnn_zoo.activations import ModReLU
 from urnn_zoo.arguments import boolean, check
 from urnn_zoo.cells.base import ComplexInput, InadmissibleSizeError, RecurrentCell
-from urnn_zoo.recurrence import DenseMap, LinearMap
+from urnn_zoo.engine.recurrence import DenseMap, LinearMap
 
 __all__ = ["EURNN", "EURNNFFT", "LayersMap", "unit_coefficients", "apply_layers"]
 

@@ -14,8 +14,16 @@ from torch import Tensor, nn
 
 from urnn_zoo.arguments import boolean, check, finite_float
 from urnn_zoo.cells.base import RecurrentCell
-from urnn_zoo.cells.kru import STRATEGIES, forms_dense, init_factor, split_in_two, square_factor_sizes
-from urnn_zoo.kron import kron_dense, kron_penalty, kron_unitarity_error
+from urnn_zoo.kron import (
+    STRATEGIES,
+    forms_dense,
+    init_factor,
+    kron_dense,
+    kron_penalty,
+    kron_unitarity_error,
+    split_in_two,
+    square_factor_sizes,
+)
 
 __all__ = ["KRULSTM"]
 
@@ -104,7 +112,7 @@ class KRULSTM(RecurrentCell):
         if self.uses_dense:
             return [self.recurrent_matrix().mT]
         # Two groups per gate, stacked over gates: A (4, 1, P_A, P_A) and B^T (4, 1, P_B, P_B), broadcast
-        # over the batch in `recur` (Note [KRU compute strategy]).
+        # over the batch in `recur` (Note [KRU compute strategy] in urnn_zoo.kron).
         k = split_in_two(self.sizes)
         a = torch.stack([kron_dense(self.gate_factors(g)[:k]) for g in range(GATES)])
         b = torch.stack([kron_dense(self.gate_factors(g)[k:]) for g in range(GATES)])

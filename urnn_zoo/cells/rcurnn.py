@@ -13,7 +13,7 @@ from torch import Tensor, nn
 
 from urnn_zoo.activations import ModReLU
 from urnn_zoo.cells.base import ComplexInput, RecurrentCell, complex_dtype_of
-from urnn_zoo.recurrence import DenseMap, LinearMap
+from urnn_zoo.engine.recurrence import DenseMap, LinearMap
 
 __all__ = ["RCuRNN", "restricted_unitary_apply", "AUTO_DENSE_MAX_N"]
 

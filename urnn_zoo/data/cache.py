@@ -1,7 +1,7 @@
 r"""A user cache folder for derived arrays (parsed corpora), written atomically and rebuilt when stale.
 
-The folder is ``$URNN_ZOO_CACHE`` when that is set, else ``$XDG_CACHE_HOME/urnn_zoo``, else
-``~/.cache/urnn_zoo``. Each entry is one ``.npz`` file holding the arrays plus two bookkeeping arrays:
+The folder is :func:`urnn_zoo.cache.cache_dir` (``$URNN_ZOO_CACHE``, else ``$XDG_CACHE_HOME/urnn_zoo``, else
+``~/.cache/urnn_zoo``). Each entry is one ``.npz`` file holding the arrays plus two bookkeeping arrays:
 ``__format__`` (:data:`CACHE_FORMAT`) and ``__key__`` (a JSON string describing what the arrays were built
 from: library versions, options, source file sizes). An entry whose format or key differs, or which cannot be
 read at all (truncated, not a zip, missing arrays), is rebuilt and replaced; a failed rebuild never leaves a
@@ -20,32 +20,13 @@ from typing import Callable, Mapping
 
 import numpy as np
 
+from urnn_zoo.cache import CACHE_ENV, cache_dir  # re-exported: the folder is shared with the C kernels
+
 __all__ = ["CACHE_ENV", "CACHE_FORMAT", "cache_dir", "cached_arrays"]
 
-CACHE_ENV = "URNN_ZOO_CACHE"
 CACHE_FORMAT = 1
 
 _META = ("__format__", "__key__")
-
-
-def cache_dir() -> Path:
-    r"""The cache folder (not created here).
-
-    Returns:
-        ``$URNN_ZOO_CACHE`` if set and non-empty, else ``$XDG_CACHE_HOME/urnn_zoo``, else
-        ``~/.cache/urnn_zoo``.
-
-    Example::
-
-        >>> cache_dir()   # doctest: +SKIP
-        PosixPath('/home/me/.cache/urnn_zoo')
-    """
-    env = os.environ.get(CACHE_ENV)
-    if env:
-        return Path(env).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "urnn_zoo"
 
 
 def _key_string(key: Mapping[str, object]) -> str:

@@ -1,0 +1,411 @@
+r"""The cell contract (docs/cell-contract.md): :class:`RecurrentCell`, the registry its subclasses join,
+:class:`ParamCount` and the size error :class:`InadmissibleSizeError`.
+
+A family subclasses :class:`RecurrentCell` with a class attribute ``name``; defining the class registers it
+(:mod:`urnn_zoo.cells.registry` builds cells by name). The whole-sequence ``forward`` is the main path: it
+materialises anything parametrised once (:meth:`RecurrentCell.prepare`), projects the inputs of all steps in one
+matmul (:meth:`RecurrentCell.project_input`) and then runs :meth:`RecurrentCell.recur` per step. ``step`` runs the
+same three pieces for one step, so the two give the same numbers by construction.
+"""
+from __future__ import annotations
+
+import inspect
+from typing import Any, ClassVar, NamedTuple
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils import parametrize
+
+from urnn_zoo.activations import ModReLU
+from urnn_zoo.arguments import boolean, check
+from urnn_zoo.cells.precision import PRECISIONS, _keep_complex, complex_dtype_of, real_dtype_of
+from urnn_zoo.cells.unitarity import frobenius_unitarity_error
+from urnn_zoo.engine.recurrence import LinearMap, fused_recurrence
+
+__all__ = ["InadmissibleSizeError", "ParamCount", "RecurrentCell", "stored_reals", "CONSTRAINTS"]
+
+_REGISTRY: dict[str, type["RecurrentCell"]] = {}
+CONSTRAINTS = ("exact", "soft", "none")
+
+
+class InadmissibleSizeError(ValueError):
+    r"""A hidden size N (or a size option that depends on it: KRU's factors, oRNN's m, scoRNN's rho) that a cell
+    family does not accept; raised by :meth:`RecurrentCell.check_size` before anything is built.
+
+    Example:
+        >>> from urnn_zoo.cells.registry import make_cell
+        >>> make_cell("eurnn", 3, 5)
+        Traceback (most recent call last):
+            ...
+        urnn_zoo.cells.base.InadmissibleSizeError: eurnn: hidden_size must be an even int >= 2 (disjoint 2x2 units), got 5
+    """
+
+
+# The error's public home (its name in tracebacks and in docs/cell-contract.md) stays urnn_zoo.cells.base,
+# which re-exports it, as numpy names its public objects by their public module.
+InadmissibleSizeError.__module__ = "urnn_zoo.cells.base"
+
+
+class ParamCount(NamedTuple):
+    r"""Parameter counts in both conventions of docs/parameter-counting.md (real numbers).
+
+    ``stored``: reals held in parameters (a complex entry counts 2). ``dof``: the free reals of the family's
+    own parametrisation. ``recurrent_*``: the same for the recurrent map alone (no biases, input matrix,
+    initial state or readout).
+    """
+
+    stored: int
+    dof: int
+    recurrent_stored: int
+    recurrent_dof: int
+
+
+def stored_reals(params) -> int:
+    r"""Number of real numbers held by an iterable of tensors (a complex entry counts 2)."""
+    return sum(p.numel() * (2 if p.is_complex() else 1) for p in params)
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _keyword_options(cls: type[RecurrentCell]) -> dict[str, Any]:
+    params = inspect.signature(cls.__init__).parameters
+    skip = {"self", "input_size", "hidden_size", "dtype", "device"}
+    return {k: p.default for k, p in params.items() if k not in skip and p.kind is p.KEYWORD_ONLY}
+
+
+def _reject_unknown(cls: type[RecurrentCell], accepted: dict[str, Any], options: dict[str, Any]) -> None:
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        listed = ", ".join(f"{k}={v!r}" for k, v in accepted.items()) or "none"
+        raise ValueError(f"cell {cls.name!r} got unknown option(s) {unknown}; it accepts: {listed}")
+
+
+
+
+def _fused_activation(act: Any) -> str | None:
+    r"""The :func:`fused_recurrence` activation that ``act`` is, or None (then the reference loop runs)."""
+    if isinstance(act, ModReLU):
+        return "modrelu"
+    if act is torch.tanh or isinstance(act, nn.Tanh):
+        return "tanh"
+    return None
+
+
+class RecurrentCell(nn.Module):
+    r"""Base class of every cell: one recurrence h_t = σ(W h_{t−1} + U x_t + b) behind one interface.
+
+    Subclasses set the class attributes ``name`` (registry key) and ``constraint`` (``"exact"``,
+    ``"soft"`` or ``"none"``), call ``super().__init__(input_size, hidden_size, is_complex, **size_options)``
+    (which runs :meth:`check_size` before anything is built), override :meth:`size_rule` where not every N
+    is admissible, and implement
+    :meth:`prepare`, :meth:`project_input`, :meth:`recur`, :meth:`recurrent_matrix` and
+    :meth:`recurrent_parameters` (and :meth:`recurrent_dof` where it differs from what is stored). Cells
+    whose state is not one (B, N) tensor override :meth:`initial_state` and :meth:`state_output`; cells
+    backed by a fused torch kernel override :meth:`run` and set ``step_via_run``.
+
+    Cells whose step is ``act(L h + u)`` also return L from :meth:`fused_map`; :meth:`run` then runs the whole
+    sequence through :func:`urnn_zoo.engine.recurrence.fused_recurrence` (autograd off inside the loop, hand-written
+    BPTT: the same numbers, fewer operators per step). Setting the attribute ``fused = False`` on a cell selects
+    the per-step autograd loop over :meth:`recur` instead, the reference the fused path is tested against.
+
+    Every torch conversion (``.double()``, ``.float()``, ``.to(dtype)``, ``.to(device, dtype)``, ``.to(tensor)``,
+    ``.type(dtype)``) gives a cell of that precision holding the same numbers: real tensors take the dtype,
+    complex ones its complex partner (complex128 for float64) under the same names, integer buffers keep theirs
+    (Note [Precision conversion of complex cells]); ``load_state_dict`` copies across precisions. A conversion
+    to another precision (``.half()``) raises ``ValueError`` before anything is converted.
+
+    Args:
+        input_size: width of x_t (n_in).
+        hidden_size: N.
+        is_complex: whether the hidden state is complex (then ``output_size`` is 2N: [Re h; Im h]).
+        **size_options: the options :meth:`size_rule` reads (KRU's ``factors``, oRNN's ``m``, ...).
+
+    Raises:
+        ValueError: ``input_size`` is not a positive int.
+        InadmissibleSizeError: :meth:`check_size` rejects ``hidden_size`` with ``size_options``.
+    """
+
+    name: ClassVar[str]
+    constraint: ClassVar[str] = "none"
+    step_via_run: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        name = cls.__dict__.get("name")
+        if name is None:
+            return
+        if cls.constraint not in CONSTRAINTS:
+            raise TypeError(f"{cls.__name__}.constraint must be one of {CONSTRAINTS}, got {cls.constraint!r}")
+        if name in _REGISTRY and _REGISTRY[name].__qualname__ != cls.__qualname__:
+            raise TypeError(f"cell name {name!r} is already registered by {_REGISTRY[name].__qualname__}")
+        _REGISTRY[name] = cls
+
+    def __init__(self, input_size: int, hidden_size: int, is_complex: bool, **size_options: Any) -> None:
+        if not _positive_int(input_size):
+            raise ValueError(f"input_size must be a positive int, got {input_size!r}")
+        type(self).check_size(hidden_size, **size_options)
+        super().__init__()
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.is_complex = is_complex
+        self.fused = True  # use fused_map when the family has one (False: the per-step autograd loop)
+
+    # ----------------------------------------------------------------- sizes and dtypes
+    @classmethod
+    def check_size(cls, hidden_size: int, **options: Any) -> None:
+        r"""Raise :class:`InadmissibleSizeError` unless the family accepts N = ``hidden_size`` with ``options``.
+
+        Builds nothing: a caller can ask before building (``compare``'s budget search, the timings, the
+        limits table, the benchmarks), and the cell's ``__init__`` asks the same question, so both give the
+        same error. Options left out take the ``__init__`` defaults; options that do not bear on the size are
+        accepted and ignored. The rule itself is the family's :meth:`size_rule`.
+
+        Args:
+            hidden_size: N.
+            **options: any of the family's options (:func:`cell_options`).
+
+        Raises:
+            InadmissibleSizeError: N is not a positive int, or the family's rule rejects it (one line: what was
+                expected, what was given).
+            ValueError: an option the family does not have, or a size option that is malformed whatever N is
+                (e.g. KRU ``factors`` that are not a list of ints).
+
+        Example:
+            >>> from urnn_zoo.cells.registry import cell_class
+            >>> cell_class("eurnn_fft").check_size(12)
+            Traceback (most recent call last):
+                ...
+            urnn_zoo.cells.base.InadmissibleSizeError: eurnn_fft: hidden_size must be a power of two >= 2 (FFT style), got 12
+        """
+        if not _positive_int(hidden_size):
+            raise InadmissibleSizeError(f"hidden_size must be a positive int, got {hidden_size!r}")
+        defaults = _keyword_options(cls)
+        _reject_unknown(cls, defaults, options)
+        cls.size_rule(hidden_size, {**defaults, **options})
+
+    @classmethod
+    def size_rule(cls, hidden_size: int, options: dict[str, Any]) -> None:
+        r"""The family's admissible sizes, declared by overriding this (default: every N >= 1).
+
+        Called by :meth:`check_size` with N already a positive int and ``options`` holding every option of the
+        family (defaults filled in). Raises :class:`InadmissibleSizeError` for a size it rejects.
+        """
+
+    @property
+    def output_size(self) -> int:
+        r"""Real width emitted per step: N, or 2N for complex cells ([Re h; Im h])."""
+        return 2 * self.hidden_size if self.is_complex else self.hidden_size
+
+    @property
+    def real_dtype(self) -> torch.dtype:
+        r"""Real precision of the cell (the parts of complex parameters)."""
+        return real_dtype_of(next(self.parameters()).dtype)
+
+    @property
+    def state_dtype(self) -> torch.dtype:
+        return complex_dtype_of(self.real_dtype) if self.is_complex else self.real_dtype
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    # ----------------------------------------------------------------- the recurrence pieces
+    def register_initial_state(self, learn: bool, bound: float = 0.0) -> None:
+        r"""Register the learned initial state ``h0`` (None when ``learn`` is False).
+
+        Args:
+            learn: whether h_0 is a parameter (N reals, 2N for complex cells).
+            bound: each real part is drawn from U(−bound, bound) (0: starts at zero).
+
+        Raises:
+            ValueError: ``learn`` is not a bool (the option is ``learn_initial_state``).
+        """
+        learn = check(learn, boolean, "learn_initial_state")
+        self.h0: nn.Parameter | None = None
+        if learn:
+            h0 = torch.zeros(self.hidden_size, dtype=self.state_dtype, device=self.device)
+            with torch.no_grad():
+                (torch.view_as_real(h0) if h0.is_complex() else h0).uniform_(-bound, bound)
+            self.h0 = nn.Parameter(h0)
+
+    def initial_state(self, batch_size: int, device=None, dtype=None):
+        r"""The state before the first step, (B, N), complex for complex cells: zero, or the learned h_0.
+
+        Args:
+            batch_size: B.
+            device: defaults to the cell's device.
+            dtype: defaults to the cell's state dtype.
+        """
+        if getattr(self, "h0", None) is not None:
+            return self.h0.to(device=device, dtype=dtype).expand(batch_size, -1)
+        return torch.zeros(
+            batch_size, self.hidden_size, device=device or self.device, dtype=dtype or self.state_dtype
+        )
+
+    def prepare(self) -> Any:
+        r"""Materialise what the recurrence needs once per forward (dense W, Cayley, expm, ...)."""
+        raise NotImplementedError
+
+    def project_input(self, x: Tensor) -> Tensor:
+        r"""U x (+ b) for all leading dims at once: (..., n_in) -> (..., N)."""
+        raise NotImplementedError
+
+    def recur(self, u: Tensor, state, ctx: Any):
+        r"""One step from the projected input ``u`` (B, N) and the previous state; returns the new state."""
+        raise NotImplementedError
+
+    def state_output(self, state) -> Tensor:
+        r"""The (B, N) tensor of a state that is emitted (h; for gated cells, h of (h, c))."""
+        return state
+
+    def emit(self, h: Tensor) -> Tensor:
+        r"""Real outputs from stacked hidden states: h for real cells, [Re h; Im h] for complex ones."""
+        if not h.is_complex():
+            return h
+        # one copy each way; cat([h.real, h.imag]) would make its backward fill and copy a (…, N, 2) zero twice
+        return torch.view_as_real(h).movedim(-1, -2).flatten(-2)
+
+    # ----------------------------------------------------------------- public API
+    def forward(self, x: Tensor, state=None):
+        r"""Run the whole sequence.
+
+        Args:
+            x: real (T, B, input_size), time-major.
+            state: the state before the first step; None means :meth:`initial_state` (B).
+
+        Returns:
+            ``(out, state)``: real (T, B, output_size) outputs and the final state.
+        """
+        self._check_input(x, 3, "(T, B, input_size)")
+        if state is None:
+            state = self.initial_state(x.shape[1], device=x.device)
+        return self.run(x, state)
+
+    def run(self, x: Tensor, state):
+        r"""The sequence loop behind :meth:`forward` (inputs already checked, state given).
+
+        Families backed by a fused torch kernel (``nn.LSTM``, ``nn.RNN``) override it and set
+        ``step_via_run`` so that :meth:`step` reuses it on a length-1 sequence.
+        """
+        # Note [Parametrised weights once per forward]: `parametrize.cached()` makes every read of a
+        # parametrised weight inside this block reuse one evaluation of its map; read per step, the map would be
+        # evaluated again at every step (docs/performance.md#the-fused-recurrence).
+        with parametrize.cached():
+            ctx = self.prepare()
+            u = self.project_input(x)
+            kind = _fused_activation(getattr(self, "act", None))
+            fused = self.fused_map(ctx) if self.fused and kind is not None else None
+            if fused is not None:  # the same maths with a hand-written BPTT (urnn_zoo.recurrence)
+                lmap, tensors = fused
+                bias, eps = (self.act.bias, self.act.eps) if kind == "modrelu" else (None, 0.0)
+                return fused_recurrence(lmap, tensors, u, state.to(u.dtype), kind, bias, eps, emit=True)
+            hs = []
+            for u_t in u.unbind(0):  # unbind, never u[t]: each u[t]'s backward fills a zero (T, B, N) tensor
+                state = self.recur(u_t, state, ctx)
+                hs.append(self.state_output(state))
+        return self.emit(torch.stack(hs)), state
+
+    def fused_map(self, ctx: Any) -> tuple[LinearMap, tuple[Tensor, ...]] | None:
+        r"""The recurrence as a linear map for :func:`urnn_zoo.engine.recurrence.fused_recurrence`, or None.
+
+        Cells whose step is ``self.act(L h + u)`` (``act`` a :class:`ModReLU` or ``torch.tanh``) return the map L
+        and its tensors, built from what :meth:`prepare` returned; :meth:`run` then uses the fused loop unless
+        ``fused`` is False (the per-step reference path, kept for tests and comparisons).
+        """
+        return None
+
+    def step(self, x_t: Tensor, state=None):
+        r"""One step; the same numbers as one step of :meth:`forward`.
+
+        Args:
+            x_t: real (B, input_size).
+            state: previous state (None: :meth:`initial_state`).
+
+        Returns:
+            ``(y_t, state)`` with y_t real (B, output_size).
+        """
+        self._check_input(x_t, 2, "(B, input_size)")
+        if state is None:
+            state = self.initial_state(x_t.shape[0], device=x_t.device)
+        if self.step_via_run:
+            out, state = self.run(x_t.unsqueeze(0), state)
+            return out.squeeze(0), state
+        with parametrize.cached():
+            state = self.recur(self.project_input(x_t), state, self.prepare())
+        return self.emit(self.state_output(state)), state
+
+    def recurrent_matrix(self) -> Tensor:
+        r"""The dense N x N map applied to the hidden state (complex for complex cells)."""
+        raise NotImplementedError
+
+    def penalty(self) -> Tensor:
+        r"""Soft-constraint term the trainer adds times λ; 0 for cells without one."""
+        return torch.zeros((), dtype=self.real_dtype, device=self.device)
+
+    def unitarity_error(self) -> Tensor:
+        r"""‖W^H W − I‖_F of the recurrent matrix (families override it where W need not be formed).
+
+        Evaluated in double precision and returned in the cell's precision, so float32 drift below the
+        float32 rounding of the Gram matrix (~1e-6 at N=64) is still measured.
+        """
+        with torch.no_grad():
+            w = self.recurrent_matrix()
+            wide = torch.complex128 if w.is_complex() else torch.float64
+            return frobenius_unitarity_error(w.to(wide)).to(self.real_dtype)
+
+    def recurrent_parameters(self) -> list[nn.Parameter]:
+        r"""The parameters of the recurrent map alone (no biases, input matrix, initial state or readout).
+
+        For an exact cell these are the parameters behind the constraint, which the trainer may give their
+        own learning rate (``constrained_lr``; docs/cell-contract.md#the-constraint-attribute).
+        """
+        raise NotImplementedError
+
+    def recurrent_dof(self) -> int:
+        r"""Free reals of the recurrent map in the family's parametrisation.
+
+        Default: what is stored; families that store more than their parametrisation needs override it
+        (docs/parameter-counting.md#per-family).
+        """
+        return stored_reals(self.recurrent_parameters())
+
+    def on_optimizer_step(self) -> None:
+        r"""Called by the trainer after every optimizer step (e.g. expRNN re-bases, fcurnn re-projects)."""
+
+    def parameter_count(self) -> ParamCount:
+        r"""Counts in both conventions; ``dof`` differs from ``stored`` only inside the recurrent map."""
+        stored = stored_reals(self.parameters())
+        rec_stored, rec_dof = stored_reals(self.recurrent_parameters()), self.recurrent_dof()
+        return ParamCount(stored, stored - rec_stored + rec_dof, rec_stored, rec_dof)
+
+    def extra_repr(self) -> str:
+        return f"input_size={self.input_size}, hidden_size={self.hidden_size}"
+
+    def _apply(self, fn, recurse=True):
+        # Note [Precision conversion of complex cells]: what fn makes of a float32 scalar is the new precision.
+        target = real_dtype_of(fn(torch.zeros(())).dtype)
+        if target not in PRECISIONS:
+            raise ValueError(
+                f"{self.name}: a cell's precision must be torch.float32 or torch.float64 (complex parts follow), "
+                f"got a conversion to {target}"
+            )
+        return super()._apply(_keep_complex(fn), recurse)
+
+    # ----------------------------------------------------------------- validation
+    def _check_input(self, x: Tensor, ndim: int, shape: str) -> None:
+        if not isinstance(x, Tensor):
+            raise TypeError(f"{self.name}: expected a tensor of shape {shape}, got {type(x).__name__}")
+        if x.dim() != ndim or x.shape[-1] != self.input_size:
+            raise ValueError(
+                f"{self.name}: expected input of shape {shape} with input_size={self.input_size}, "
+                f"got shape {tuple(x.shape)}"
+            )
+        if x.is_complex() or not x.is_floating_point():
+            raise TypeError(f"{self.name}: expected a real floating input, got dtype {x.dtype}")
+        if x.dtype != self.real_dtype:
+            raise TypeError(
+                f"{self.name}: expected input dtype {self.real_dtype} (the cell's precision), got {x.dtype}; "
+                f"convert the input or build the cell with dtype={x.dtype}"
+            )

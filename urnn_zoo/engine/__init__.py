@@ -1,0 +1,7 @@
+r"""The execution engine under the cells: the fused whole-sequence recurrence with its hand-written BPTT
+(:mod:`.recurrence`), its activations one step at a time with their derivatives (:mod:`.step_activations`) and
+the C modReLU kernels they call on the CPU (:mod:`.kernels`).
+
+Cells (:mod:`urnn_zoo.cells`) describe a recurrence as a linear map and an activation; this package runs it.
+Nothing here imports a cell.
+"""
