@@ -41,11 +41,13 @@ from __future__ import annotations
 import ast
 import functools
 import importlib.util
+import math
 import os
 import sys
+import time
 import traceback
 import types
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -58,6 +60,8 @@ __all__ = [
     "BATCH", "CELLS", "DEVICES", "GRID", "INPUT", "QUICK", "QUICK_ENV", "SEED", "SEQ_LEN", "SIZES", "Grid",
     "TimeCase", "build_cell", "cell_loss", "device", "grid", "quick_from_env", "registered_cell_names",
     "cell_result", "per_cell", "sequence", "synchronize", "warm_up", "workload", "workload_module",
+    "BUDGET_S", "ROUNDS", "RatioCase", "best_times", "inference", "kru_cell", "ratio", "torch_eunn_rnn",
+    "torch_rnn", "training_step", "warmed", "zoo_eurnn",
 ]
 
 QUICK_ENV = "URNN_ZOO_BENCH_QUICK"
@@ -301,3 +305,132 @@ def cell_result(results: Mapping[str, object], cell: str) -> object:
             raise NotImplementedError(entry.message)
         raise RuntimeError(f"{cell}: the setup_cache run raised\n{entry.message}")
     return entry
+
+
+# ------------------------------------------------------------------------- ratios timed in one process
+# Note [Best of interleaved runs]
+# A ratio's sides run alternately, one call each per round and in reversed order every other round, so a slow
+# phase of the machine (another process, frequency scaling) slows both and no side always runs first (after
+# the other's allocations). The best time of each side estimates its cost without interference (noise only
+# ever adds time). One untimed call per side first (after the warm-up in ``setup``) sizes the rounds: as many
+# as fit in BUDGET_S, clamped to ROUNDS. A ratio from one process is comparable across machines and commits
+# in a way that two absolute times from two processes are not.
+ROUNDS = (3, 25)
+BUDGET_S = 1.0 if QUICK else 8.0
+
+# The workload's timed call (urnn_zoo.workload.forward_backward): grads cleared, module(x)[0].pow(2).mean() and
+# its backward, for a zoo cell, nn.RNN or torch_eunn.EURNN.
+training_step = workload.forward_backward
+
+
+def best_times(runs: Sequence[Callable[[], object]], budget: float = BUDGET_S,
+               rounds: tuple[int, int] = ROUNDS) -> list[float]:
+    r"""The best wall time (s) of each callable over interleaved rounds (Note [Best of interleaved runs]).
+
+    Args:
+        runs: callables that do the work and return when it is done (device synchronised).
+        budget: seconds all the rounds may take together (approximately).
+        rounds: least and most rounds.
+
+    Returns:
+        One time per callable, in order.
+
+    Example:
+        >>> [t >= 0 for t in best_times([lambda: None, lambda: sum(range(100))], budget=0.01)]
+        [True, True]
+    """
+    first = []
+    for run in runs:
+        start = time.perf_counter()
+        run()
+        first.append(time.perf_counter() - start)
+    lo, hi = rounds
+    count = min(hi, max(lo, int(budget / max(sum(first), 1e-9))))
+    best = [math.inf] * len(runs)
+    order = list(range(len(runs)))
+    for _ in range(count):
+        for i in order:
+            run = runs[i]
+            start = time.perf_counter()
+            run()
+            best[i] = min(best[i], time.perf_counter() - start)
+        order.reverse()
+    return best
+
+
+def ratio(numerator: Callable[[], object], *denominators: Callable[[], object], budget: float = BUDGET_S) -> float:
+    r"""Best time of ``numerator`` / the least best time of ``denominators``, all interleaved in this process
+    (:func:`best_times`)."""
+    top, *bottom = best_times([numerator, *denominators], budget=budget)
+    return top / min(bottom)
+
+
+class RatioCase:
+    r"""Attributes of the ratio tracks: one call of the track per case (it times both sides itself)."""
+
+    rounds = 1
+    timeout = 600.0
+
+
+def inference(module: torch.nn.Module, x: torch.Tensor) -> Callable[[], None]:
+    r"""A forward of ``module`` over ``x`` without autograd, as a callable."""
+    import torch
+
+    def run() -> None:
+        with torch.no_grad():
+            module(x)
+
+    return run
+
+
+def warmed(key: tuple, runs: Sequence[Callable[[], None]]) -> None:
+    r"""Run every callable once per process for ``key`` (first GEMM, expm, allocator), CPU."""
+    import torch
+
+    for i, run in enumerate(runs):
+        warm_up((*key, i), run, torch.device("cpu"))
+
+
+@functools.lru_cache(maxsize=None)
+def kru_cell(n: int, factors: tuple[int, ...], strategy: str = "auto") -> urnn_zoo.RecurrentCell:
+    r"""``make_cell("kru", 10, n, factors=list(factors), strategy=strategy)``, default dtype, seeded, cached."""
+    import torch
+
+    import urnn_zoo
+
+    torch.manual_seed(SEED)
+    return urnn_zoo.make_cell("kru", INPUT, n, factors=list(factors), strategy=strategy)
+
+
+@functools.lru_cache(maxsize=None)
+def torch_rnn(n: int) -> torch.nn.RNN:
+    r"""``torch.nn.RNN(10, n)`` (tanh, one layer, time-major), default dtype, seeded, cached."""
+    import torch
+
+    torch.manual_seed(SEED)
+    return torch.nn.RNN(INPUT, n, nonlinearity="tanh")
+
+
+@functools.lru_cache(maxsize=None)
+def torch_eunn_rnn(n: int, capacity: int) -> torch.nn.Module:
+    r"""``torch_eunn.EURNN(10, n, capacity)`` (real outputs, time-major), seeded, cached; ``NotImplementedError``
+    (asv: n/a) where the optional test extra ``torch-eunn`` is not installed."""
+    import torch
+
+    try:
+        import torch_eunn
+    except ImportError as err:
+        raise NotImplementedError(f"torch_eunn is not installed (the test extra torch-eunn==0.2.1): {err}") from err
+    torch.manual_seed(SEED)
+    return torch_eunn.EURNN(INPUT, n, capacity=capacity, output_type="real", batch_first=False)
+
+
+@functools.lru_cache(maxsize=None)
+def zoo_eurnn(n: int, capacity: int) -> urnn_zoo.RecurrentCell:
+    r"""``make_cell("eurnn", 10, n, capacity=capacity)``, default dtype and strategy, seeded, cached."""
+    import torch
+
+    import urnn_zoo
+
+    torch.manual_seed(SEED)
+    return urnn_zoo.make_cell("eurnn", INPUT, n, capacity=capacity)

@@ -119,41 +119,57 @@ def test_cached_data_is_deterministic():
     assert common.build_cell("rnn", 8, "cpu") is common.build_cell("rnn", 8, "cpu")
 
 
-def test_performance_module_starts_without_torch_and_shrinks_in_the_quick_grid():
-    # bench_performance: its setup_cache-read cases must start cheaply, and the quick grid keeps one small N.
-    code = ("import sys; import benchmarks.bench_performance as b; "
+def test_ratio_modules_start_without_torch_and_shrink_in_the_quick_grid():
+    # The ratio benchmarks by feature: their setup_cache-read cases must start cheaply, and the quick grid keeps
+    # one small N.
+    code = ("import sys; import benchmarks.bench_kru as k, benchmarks.bench_eurnn as e, "
+            "benchmarks.bench_fused as f, benchmarks.bench_matrix_once as m; "
             "assert 'torch' not in sys.modules, 'torch imported'; "
-            "assert b.KRU_SIZES == (64,) and b.EURNN_SIZES == (64,) and b.CELL_SIZE == 64, b.KRU_SIZES")
+            "assert k.KRU_SIZES == (64,) and e.EURNN_SIZES == (64,) and f.CELL_SIZE == m.CELL_SIZE == 64")
     env = {**os.environ, "URNN_ZOO_BENCH_QUICK": "1"}
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True, timeout=60)
 
 
-def test_performance_kru_factors_multiply_to_n():
-    perf = bench_module("bench_performance")
+def test_kru_factors_multiply_to_n():
+    kru = bench_module("bench_kru")
     sizes = {128: [8, 16], 512: [16, 32], 1024: [32, 32], 2048: [32, 64]}
-    assert set(perf.KRU_GOALS) == set(sizes)
+    assert set(kru.KRU_GOALS) == set(sizes)
     for n, factors in (sizes | {64: [8, 8]}).items():
-        if n in perf.KRU_FACTORS:
-            assert perf.kru_factors(n, "issue") == factors
-        assert perf.kru_factors(n, "2x2") == [2] * (n.bit_length() - 1)
+        if n in kru.KRU_FACTORS:
+            assert kru.kru_factors(n, "issue") == factors
+        assert kru.kru_factors(n, "2x2") == [2] * (n.bit_length() - 1)
     with pytest.raises(ValueError):
-        perf.kru_factors(96, "2x2")
+        kru.kru_factors(96, "2x2")
 
 
-def test_performance_best_times_keeps_one_time_per_run():
-    perf = bench_module("bench_performance")
+def test_best_times_keeps_one_time_per_run():
+    common = bench_module("common")
     calls = []
-    times = perf.best_times([lambda: calls.append("a"), lambda: calls.append("b")], budget=0.0, rounds=(3, 5))
+    times = common.best_times([lambda: calls.append("a"), lambda: calls.append("b")], budget=0.0, rounds=(3, 5))
     assert len(times) == 2 and all(t >= 0 for t in times)
     assert calls == ["a", "b"] + ["a", "b", "b", "a", "a", "b"]  # sizing calls, then 3 rounds, alternating order
 
 
-def test_performance_counts_matrix_evaluations():
-    perf = bench_module("bench_performance")
+def test_ratio_divides_by_the_best_denominator():
+    common = bench_module("common")
+    fake = iter([[4.0, 2.0], [6.0, 3.0, 1.5]])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(common, "best_times", lambda runs, budget: next(fake))
+        assert common.ratio(None, None) == 2.0
+        assert common.ratio(None, None, None) == 4.0
+
+
+def test_step_over_matrix():
+    # s / p with s = (t(100) - t(10)) / 90: 0.9 s more over 90 steps is 10 ms a step, against a 20 ms matrix.
+    assert bench_module("bench_matrix_once").step_over_matrix(1.0, 0.1, 0.02) == pytest.approx(0.5)
+
+
+def test_counts_matrix_evaluations():
+    once = bench_module("bench_matrix_once")
     for name in ("exprnn", "fcurnn", "scornn"):  # a geotorch, a torch and no parametrization
         cell = uz.make_cell(name, 3, 8, dtype=torch.float64)
         for t in (1, 6):
-            assert perf.matrix_evaluations(cell, torch.randn(t, 2, 3, dtype=torch.float64)) == 1, (name, t)
+            assert once.matrix_evaluations(cell, torch.randn(t, 2, 3, dtype=torch.float64)) == 1, (name, t)
         assert "prepare" not in vars(cell)  # the spies are removed
 
     class PerStep(type(uz.make_cell("scornn", 3, 8))):  # no `name`: not registered
@@ -162,4 +178,23 @@ def test_performance_counts_matrix_evaluations():
 
     cell = PerStep(3, 8, dtype=torch.float64)
     cell.fused = False
-    assert perf.matrix_evaluations(cell, torch.randn(5, 2, 3, dtype=torch.float64)) == 6  # once + once per step
+    assert once.matrix_evaluations(cell, torch.randn(5, 2, 3, dtype=torch.float64)) == 6  # once + once per step
+
+
+def test_every_ratio_of_the_split_suite_is_kept():
+    # The ratio and time cases of the feature modules: every measurement, with its parameters.
+    expected = {
+        "bench_kru": {"KRUVersusRNN.track_kru_over_rnn": ["N", "factors"], "KRUTime.time_forward_backward":
+                      ["N", "factors"], "TorchRNNTime.time_forward_backward": ["N"],
+                      "KRUStrategy.track_auto_over_best": ["N"]},
+        "bench_eurnn": {"EURNNVersusTorchEUNN.track_torch_eunn_over_zoo": ["N"]},
+        "bench_fused": {"FusedSpeedup.track_reference_over_fused": ["cell", "N"]},
+        "bench_matrix_once": {"MatrixOncePerForward.track_matrix_evaluations": ["cell", "T"],
+                              "MatrixOnceTime.track_t100_over_t10": ["cell", "N"],
+                              "MatrixOnceTime.track_step_over_matrix": ["cell", "N"]},
+    }
+    found = {}
+    for module, cls, attr in benchmark_methods():
+        found.setdefault(module.__name__.split(".")[-1], {})[f"{cls.__name__}.{attr}"] = cls.param_names
+    for name, methods in expected.items():
+        assert found[name] == methods, name

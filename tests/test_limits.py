@@ -104,7 +104,7 @@ def test_workload_options():
 
 
 def test_one_workload_behind_compare_limits_and_the_benchmarks():
-    from benchmarks import bench_performance, common
+    from benchmarks import bench_kru, common
     from urnn_zoo import workload
     from urnn_zoo.compare import timing
 
@@ -112,7 +112,7 @@ def test_one_workload_behind_compare_limits_and_the_benchmarks():
     assert (workload.BATCH, workload.LENGTH, workload.INPUT_SIZE, workload.SEED) == (32, 100, 10, 0)
     assert limits.KRU_FACTORS is workload.KRU_FACTORS and limits.workload_options is workload.workload_options
     if not common.QUICK:
-        assert bench_performance.KRU_FACTORS == {n: list(f) for n, f in workload.KRU_FACTORS.items()}
+        assert bench_kru.KRU_FACTORS == {n: list(f) for n, f in workload.KRU_FACTORS.items()}
     # compare times KRU at the table's factors (its default at N = 1024 would be [16, 64])
     with mock.patch("urnn_zoo.cells.base.make_cell", wraps=uz.cells.base.make_cell) as made:
         timing.time_cell("kru", 1024, batch=1, length=1, repeats=1)

@@ -299,7 +299,7 @@ IDENTITY_NOISE_STD = 1e-2
 # up to this N, measured on the 2-core CPU class (torch 2.13, complex64, B=32, T=100, input 10, forward+backward, 2 threads,
 # best of 5, ms dense/factored): 20.2/23.4 at N=64 [8, 8], 29.7/29.8 at N=128 [8, 16], 65.2/60.0 at N=256
 # [16, 16], 186/74 at N=512 [16, 32] (before the fused loop: 65.5/80.0 at 128, 112.9/97.6 at 256, 272.8/124.7 at
-# 512). The asv benchmark `bench_performance.KRUStrategy.track_auto_over_best` re-measures the choice against the
+# 512). The asv benchmark `bench_kru.KRUStrategy.track_auto_over_best` re-measures the choice against the
 # better of the two.
 AUTO_DENSE_MAX_N = 128
 
