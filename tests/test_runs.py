@@ -264,7 +264,7 @@ RULES = {  # field: (accepts None, rule)
     "constrained_lr": (False, lambda v: _finite_at_least(v, 0, False)),
     "penalty_weight": (False, lambda v: _finite_at_least(v, 0, False)),
     "clip": (True, lambda v: _finite_at_least(v, 0, True)),
-    "alpha": (False, lambda v: _finite_at_least(v, 0, False) and v <= 1),
+    "alpha": (False, lambda v: _finite_at_least(v, 0, False) and v < 1),
 }
 VALUES = st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.floats(-2, 2), st.sampled_from(
     [math.nan, math.inf, -math.inf, "3", "-1", "0", "1e-3", "x", "", 2.5]))

@@ -16,8 +16,9 @@ __all__ = ["modrelu", "ModReLU", "EPS_RANGE", "check_eps"]
 # `abs`/`angle` on a complex tensor is NaN for tiny |z| (pytorch#96543, #98276). As Wisdom's code does,
 # we take |z| = sqrt(Re² + Im² + ε) (never 0) and divide by |z| + ε, so the map and its gradient are finite
 # everywhere, and it equals the textbook modReLU up to O(ε) away from 0.
-# The real form sign(z) · ReLU(|z| + b) (expRNN, scoRNN, oRNN) is continuous with gradient 0 at z = 0
-# (sign'(0) = 0), so it needs no ε.
+# The real form sign(z) · ReLU(|z| + b) (expRNN, scoRNN, oRNN) is finite everywhere and 0 at z = 0 with
+# gradient 0 there (sign(0) = sign'(0) = 0), so it needs no ε. It is continuous only for b <= 0: for b > 0 it
+# jumps from −b to b across z = 0, as in the original codes.
 
 
 # Note [modReLU at a zero state]

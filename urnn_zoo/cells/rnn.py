@@ -18,6 +18,7 @@ class RNN(RecurrentCell):
         nonlinearity: ``"tanh"`` or ``"relu"``.
 
     Example:
+        >>> import torch
         >>> out, h = RNN(3, 8)(torch.randn(5, 2, 3))
         >>> out.shape
         torch.Size([5, 2, 8])

@@ -78,7 +78,7 @@ _VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "optimizer": A.one_of(OPTIMIZERS, "an optimizer"),
     "lr": A.nonnegative_float,
     "constrained_lr": A.nonnegative_float,
-    "alpha": A.probability,
+    "alpha": A.float_in(0.0, 1.0, high_open=True),  # RMSprop with alpha = 1 never updates its average
     "penalty_weight": A.nonnegative_float,
     "clip": _optional(A.positive_float, "no clipping"),
     "eval_every": A.positive_int,
