@@ -401,3 +401,18 @@ def test_train_interrupted_by_ctrl_c_exits_130_and_resumes_exactly(tmp_path):
     whole = train("lstm", "adding", out=tmp_path / "b", steps=steps, **kwargs)
     assert rows(resumed.path) == rows(whole.path)
     assert resumed.summary["final"] == whole.summary["final"]
+
+
+def test_resume_refuses_a_damaged_metrics_file_before_writing_anything(reference, tmp_path):
+    r"""``--resume`` reads every record file it needs before it writes one: a damaged ``metrics.csv`` is named
+    and nothing in the folder changes (before, ``config.json`` was rewritten first)."""
+    out = tmp_path / "runs"
+    shutil.copytree(reference, out)
+    summary = json.loads((out / RUN / SUMMARY_FILE).read_text())
+    (out / RUN / SUMMARY_FILE).write_text(json.dumps({**summary, "status": "incomplete", "final": None}))
+    DAMAGE["binary"](out / RUN / METRICS_FILE)
+    before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in (out / RUN).iterdir()}
+    with pytest.raises(RecordError, match=METRICS_FILE):
+        train("kru", "copy", out=out, hidden=4, steps=6, task_options={"T": 3}, resume=True, progress="none",
+              **TRAIN)
+    assert {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in (out / RUN).iterdir()} == before

@@ -17,7 +17,7 @@ from .atomic import remove_stale_temporaries
 from .checkpoint import CHECKPOINT_FILE, Checkpoint, load_checkpoint
 from .config import CONFIG_FILE, RunConfig, read_config, write_config
 from .errors import NewerRecordError, RecordError, ResumeMismatchError, RunExistsError, RunNotFoundError
-from .metrics import METRICS_FILE
+from .metrics import METRICS_FILE, read_metrics
 from .status import RunStatus
 from .summary import SUMMARY_FILE, process_alive, read_summary
 
@@ -77,6 +77,7 @@ def open_run_folder(path: str | os.PathLike[str], config: RunConfig, environment
                              f"its results) or --resume to continue it")
     else:
         checkpoint = _checkpoint_to_resume(path, config)
+        read_metrics(path)  # a damaged metrics.csv is refused (naming it) before anything is written
     path.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(path)
     write_config(path, config, environment)
