@@ -347,3 +347,29 @@ def test_every_cell_option_error_names_the_option(cell, option, data):
     if (cell, option) in PENDING:
         assert_option_named(cell, option, PENDING[cell, option])
     assert_option_named(cell, option, data.draw(BAD_OPTION_VALUES[option], label=option))
+
+
+def test_train_config_repeats_a_run_exactly(tmp_path, capsys):
+    r"""``train --config RUN/config.json`` takes every setting from the record: the repeated run writes the same
+    metrics and final values (a run's config says it holds everything needed to rerun it)."""
+    import pandas as pd
+
+    argv = ["train", "--cell", "rnn", "--task", "adding", "--T", "6", "--hidden", "8", "--steps", "12",
+            "--eval-every", "4", "--eval-batches", "1", "--test-batches", "1", "--batch-size", "4", "--seed", "5",
+            "--lr", "3e-3", "--clip", "1.5", "--progress", "none"]
+    assert main([*argv, "--out", str(tmp_path / "a")]) == 0
+    (first,) = (tmp_path / "a").iterdir()
+    assert main(["train", "--config", str(first / "config.json"), "--out", str(tmp_path / "b"),
+                 "--progress", "none"]) == 0
+    again = tmp_path / "b" / first.name
+    columns = ["step", "split", "metric", "value"]
+    pd.testing.assert_frame_equal(pd.read_csv(first / "metrics.csv")[columns], pd.read_csv(again / "metrics.csv")[columns])
+    assert json.loads((again / "summary.json").read_text())["final"] == json.loads((first / "summary.json").read_text())["final"]
+    assert json.loads((again / "config.json").read_text())["train"] == json.loads((first / "config.json").read_text())["train"]
+    # the folder itself works too; a setting beside --config is refused before anything is written
+    assert main(["train", "--config", str(first), "--out", str(tmp_path / "c"), "--progress", "none"]) == 0
+    capsys.readouterr()
+    assert main(["train", "--config", str(first), "--out", str(tmp_path / "d"), "--lr", "0.5"]) == 2
+    assert "argument --config: expected only --out" in capsys.readouterr().err and not (tmp_path / "d").exists()
+    assert main(["train", "--task", "copy", "--out", str(tmp_path / "e")]) == 2
+    assert "expected both" in capsys.readouterr().err and not (tmp_path / "e").exists()

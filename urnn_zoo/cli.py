@@ -157,9 +157,41 @@ def _check_train(args: argparse.Namespace, task_options: dict[str, Any]) -> Path
     return path
 
 
+# What `train --config` still takes from the command line: where the run goes and how it is shown.
+_CONFIG_KEEPS = ("config", "out", "name", "force", "resume", "progress", "command", "func", "train_defaults")
+
+
+def _train_from_config(args: argparse.Namespace) -> dict[str, Any]:
+    r"""The keyword arguments of :func:`urnn_zoo.train` recorded in ``--config`` (a run's ``config.json`` or
+    its folder): every training setting, so the run is repeated exactly.
+
+    Raises:
+        UsageError: a run-setting flag given beside ``--config`` (the file decides every setting).
+        urnn_zoo.runs.RecordError: a damaged ``config.json`` (named).
+    """
+    from urnn_zoo.runs import read_config
+
+    given = sorted(f"--{dest.replace('_', '-')}" for dest, default in args.train_defaults.items()
+                   if dest not in _CONFIG_KEEPS and getattr(args, dest) != default)
+    if given:
+        raise UsageError("--config", f"expected only --out, --name, --force, --resume and --progress beside it "
+                                     f"(the file holds every training setting), got {' '.join(given)}")
+    return read_config(args.config)["train"]
+
+
 def _train(args: argparse.Namespace) -> int:
     from urnn_zoo.training import train
 
+    if args.config is not None:
+        result = train(**_train_from_config(args), out=args.out, name=args.name, force=args.force,
+                       resume=args.resume, progress=args.progress)
+        print(result.path)
+        from urnn_zoo.runs import RunStatus
+
+        return 0 if RunStatus.parse(result.summary["status"]).ok else 1
+    if args.cell is None or args.task is None:
+        raise UsageError("--cell/--task", "expected both (or --config with a run's config.json), got "
+                         f"--cell {args.cell} --task {args.task}")
     task_options = dict(args.task_option)
     for key, _ in _TASK_FLAGS:
         value = getattr(args, key)
@@ -288,8 +320,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train one cell on one task and write a run folder",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--cell", required=True, type=A.cell_name, help="a name from `urnn-zoo cells`")
-    p.add_argument("--task", required=True, type=A.task_name, help="a name from `urnn-zoo tasks`")
+    p.add_argument("--cell", type=A.cell_name, default=None, help="a name from `urnn-zoo cells` (required "
+                   "unless --config)")
+    p.add_argument("--task", type=A.task_name, default=None, help="a name from `urnn-zoo tasks` (required "
+                   "unless --config)")
+    p.add_argument("--config", type=A.existing_path, default=None, metavar="CONFIG_JSON",
+                   help="repeat a run exactly: every training setting from its config.json (or run folder); "
+                        "only --out, --name, --force, --resume and --progress may be given beside it")
     p.add_argument("--hidden", type=A.positive_int, default=128, help="hidden size N")
     p.add_argument("--steps", type=A.nonnegative_int, default=2000, help="optimizer steps")
     p.add_argument("--seed", type=A.seed, default=0, help="seeds the init, the RNGs and the batch streams")
@@ -343,6 +380,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--force", action="store_true", help="start over in an existing run folder")
     g.add_argument("--resume", action="store_true", help="continue the run in the folder from its checkpoint")
     p.set_defaults(func=_train)
+    p.set_defaults(train_defaults={a.dest: a.default for a in p._actions if a.dest != "help"})
 
     p = sub.add_parser("show", help="a run's summary")
     p.add_argument("runs", nargs="+", type=_run_record, metavar="RUN", help="run folder(s)")
