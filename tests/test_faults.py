@@ -358,6 +358,8 @@ def test_compare_stopped_by_a_signal_to_its_process_group(tmp_path, signum):
         assert proc.returncode == 130, err[-3000:]
         assert took < 20, f"compare took {took:.1f} s to stop after Ctrl-C"
         assert manifest["interrupted"] and "Run the same command again to resume" in err
+        closing = [line for line in err.splitlines() if line.startswith("urnn-zoo compare: interrupted")]
+        assert len(closing) == 1, err[-3000:]  # one closing line says it, with every run's status
         for entry in manifest["runs"]:  # every status recorded, as the folders say
             assert entry["action"] is not None and entry["status"] == states[entry["run"]].status, entry
         assert any(e["status"] == "finished" for e in manifest["runs"])

@@ -437,8 +437,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     prog = f"urnn-zoo {args.command}"
     try:
         status = args.func(args)
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        if not getattr(exc, "reported", False):  # compare prints its own line, with every run's status
+            print(f"{prog}: interrupted", file=sys.stderr)
         return 130
     except (ValueError, FileExistsError, FileNotFoundError, NotADirectoryError, IsADirectoryError,
             PermissionError) as exc:

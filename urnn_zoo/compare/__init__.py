@@ -175,7 +175,7 @@ def compare(preset_name: str | Preset = "quick", out: str | os.PathLike[str] | N
                                       cpu_seconds=round(time.process_time() - cpu, 1))
         log(f"{len(specs)} runs ({plan.name} preset) in {out} with {jobs} process(es)")
         run_grid(specs, out, jobs=jobs, device=device, force=force, on_done=done)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         manifest["interrupted"] = True
         for entry in manifest["runs"]:
             if entry["action"] is None:  # interrupted before the grid reached it (e.g. while timing)
@@ -186,6 +186,7 @@ def compare(preset_name: str | Preset = "quick", out: str | os.PathLike[str] | N
         counts = _counts(manifest)
         print(f"urnn-zoo compare: interrupted; {counts}; every status is in {out / MANIFEST_FILE}. Run the same "
               f"command again to resume (finished runs are reused).", file=sys.stderr, flush=True)
+        exc.reported = True  # the command line says nothing more
         raise
     show.close()
     manifest["finished"] = _now()
