@@ -180,15 +180,22 @@ def _train_from_config(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from urnn_zoo.runs import RunStatus
     from urnn_zoo.training import train
 
-    if args.config is not None:
-        result = train(**_train_from_config(args), out=args.out, name=args.name, force=args.force,
-                       resume=args.resume, progress=args.progress)
-        print(result.path)
-        from urnn_zoo.runs import RunStatus
+    settings = _train_from_config(args) if args.config is not None else _train_settings(args)
+    result = train(**settings, out=args.out, name=args.name, force=args.force, resume=args.resume,
+                   progress=args.progress)
+    print(result.path)
+    return 0 if RunStatus.parse(result.summary["status"]).ok else 1  # stopped by a NaN, or diverged: 1
 
-        return 0 if RunStatus.parse(result.summary["status"]).ok else 1
+
+def _train_settings(args: argparse.Namespace) -> dict[str, Any]:
+    r"""The keyword arguments of :func:`urnn_zoo.train` given by the flags, checked before any file is written.
+
+    Raises:
+        UsageError: ``--cell`` or ``--task`` missing, or a value only the cell or task can judge (:func:`_check_train`).
+    """
     if args.cell is None or args.task is None:
         raise UsageError("--cell/--task", "expected both (or --config with a run's config.json), got "
                          f"--cell {args.cell} --task {args.task}")
@@ -198,19 +205,14 @@ def _train(args: argparse.Namespace) -> int:
         if value is not None:
             task_options[key] = str(value) if key == "data_path" else value
     _check_train(args, task_options)
-    result = train(
-        args.cell, args.task, out=args.out, name=args.name, hidden=args.hidden, steps=args.steps, seed=args.seed,
+    return dict(
+        cell=args.cell, task=args.task, hidden=args.hidden, steps=args.steps, seed=args.seed,
         cell_options=dict(args.cell_option), task_options=task_options, batch_size=args.batch_size,
         optimizer=args.optimizer, lr=args.lr, constrained_lr=args.constrained_lr, alpha=args.alpha,
         penalty_weight=args.penalty_weight, clip=args.clip, eval_every=args.eval_every,
         eval_batches=None if args.eval_batches == 0 else args.eval_batches,
         test_batches=None if args.test_batches == 0 else args.test_batches, log_every=args.log_every,
-        checkpoint_every=args.checkpoint_every, early_stop=args.early_stop, device=args.device, dtype=args.dtype,
-        force=args.force, resume=args.resume, progress=args.progress)
-    print(result.path)
-    from urnn_zoo.runs import RunStatus
-
-    return 0 if RunStatus.parse(result.summary["status"]).ok else 1  # stopped by a NaN, or diverged: 1
+        checkpoint_every=args.checkpoint_every, early_stop=args.early_stop, device=args.device, dtype=args.dtype)
 
 
 def _fmt(value: Any) -> str:

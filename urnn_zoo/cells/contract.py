@@ -22,7 +22,7 @@ from urnn_zoo.cells.precision import PRECISIONS, _keep_complex, complex_dtype_of
 from urnn_zoo.cells.unitarity import frobenius_unitarity_error
 from urnn_zoo.engine.recurrence import LinearMap, fused_recurrence
 
-__all__ = ["InadmissibleSizeError", "ParamCount", "RecurrentCell", "stored_reals", "CONSTRAINTS"]
+__all__ = ["InadmissibleSizeError", "ParamCount", "RecurrentCell", "check_count", "stored_reals", "CONSTRAINTS"]
 
 _REGISTRY: dict[str, type["RecurrentCell"]] = {}
 CONSTRAINTS = ("exact", "soft", "none")
@@ -44,6 +44,18 @@ class InadmissibleSizeError(ValueError):
 # The error's public home (its name in tracebacks and in docs/cell-contract.md) stays urnn_zoo.cells.base,
 # which re-exports it, as numpy names its public objects by their public module.
 InadmissibleSizeError.__module__ = "urnn_zoo.cells.base"
+
+
+def check_count(option: str, meaning: str, value: Any, low: int, hidden_size: int) -> None:
+    r"""A size option counting parts of an N-dimensional map (oRNN's reflections, scoRNN's −1 entries): None
+    (the family's default) or an int in [``low``, N].
+
+    Raises:
+        InadmissibleSizeError: ``value`` is another value (the message names ``option`` and says what it counts).
+    """
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not low <= value <= hidden_size):
+        raise InadmissibleSizeError(
+            f"{option} ({meaning}) must be an int in [{low}, hidden_size={hidden_size}], got {value!r}")
 
 
 class ParamCount(NamedTuple):

@@ -12,7 +12,8 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from urnn_zoo.activations import ModReLU
-from urnn_zoo.cells.base import DenseStepCell, InadmissibleSizeError
+from urnn_zoo.cells.base import DenseStepCell
+from urnn_zoo.cells.contract import check_count
 
 __all__ = ["ORNN", "reflector_taus", "reflector_product", "init_reflectors", "INITS", "METHODS", "ACTIVATIONS"]
 
@@ -145,10 +146,7 @@ class ORNN(DenseStepCell):
     @classmethod
     def size_rule(cls, hidden_size: int, options: dict) -> None:
         r"""m reflections, 1 <= m <= N (None: m = N)."""
-        m = options["m"]
-        if m is not None and (isinstance(m, bool) or not isinstance(m, int) or not 1 <= m <= hidden_size):
-            raise InadmissibleSizeError(
-                f"m (number of reflections) must be an int in [1, hidden_size={hidden_size}], got {m!r}")
+        check_count("m", "number of reflections", options["m"], 1, hidden_size)
 
     def __init__(
         self,

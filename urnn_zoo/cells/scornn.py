@@ -10,7 +10,8 @@ import torch
 from torch import Tensor, nn
 
 from urnn_zoo.activations import ModReLU
-from urnn_zoo.cells.base import DenseStepCell, InadmissibleSizeError, skew_init
+from urnn_zoo.cells.base import DenseStepCell, skew_init
+from urnn_zoo.cells.contract import check_count
 
 __all__ = ["ScoRNN", "scaled_cayley", "scaling_diagonal"]
 
@@ -96,10 +97,7 @@ class ScoRNN(DenseStepCell):
     @classmethod
     def size_rule(cls, hidden_size: int, options: dict) -> None:
         r"""rho entries −1 of D, 0 <= rho <= N (None: rho = N // 2)."""
-        rho = options["rho"]
-        if rho is not None and (isinstance(rho, bool) or not isinstance(rho, int) or not 0 <= rho <= hidden_size):
-            raise InadmissibleSizeError(
-                f"rho (number of −1 entries of D) must be an int in [0, hidden_size={hidden_size}], got {rho!r}")
+        check_count("rho", "number of −1 entries of D", options["rho"], 0, hidden_size)
 
     def __init__(
         self,

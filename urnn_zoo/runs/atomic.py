@@ -63,12 +63,8 @@ def interrupts_held() -> Iterator[None]:
             previous(signal.SIGINT, held[0])
 
 
-def _umask() -> int:
-    r"""The process's umask (read by setting it and restoring it, the only way the OS offers; done once, at
-    import, so that no thread can create a file while it is changed)."""
-    return _UMASK
-
-
+# The process's umask, read once at import (by setting it and restoring it, the only way the OS offers) so
+# that no thread can create a file while it is changed.
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 
@@ -91,7 +87,7 @@ def write_atomic(path: str | os.PathLike[str], write: Callable[[Any], None], *, 
         try:
             # mkstemp makes the file 0600; a record gets the mode any new file gets (0666 less the umask),
             # so a shared or published result set stays readable.
-            os.fchmod(fd, 0o666 & ~_umask())
+            os.fchmod(fd, 0o666 & ~_UMASK)
             with (os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="")) as f:
                 write(f)
                 f.flush()

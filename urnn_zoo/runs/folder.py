@@ -149,14 +149,14 @@ def folder_state(folder: str | os.PathLike[str]) -> FolderState:
     r"""The state of a run folder (:class:`FolderState`); never raises on a damaged file (it is the
     ``problem``)."""
     folder = Path(folder)
-    problems, errors, summary = [], [], None
+    errors, summary = [], None
     status = RunStatus.PENDING
     if (folder / SUMMARY_FILE).exists():
         try:
             summary = read_summary(folder)
             status = summary["status"]
         except (RecordError, OSError) as exc:
-            problems.append(str(exc)), errors.append(exc)
+            errors.append(exc)
             status = RunStatus.INCOMPLETE
     resumable = False
     if summary is not None and status.ended:  # a result: its checkpoint is read only if it trains further
@@ -166,15 +166,15 @@ def folder_state(folder: str | os.PathLike[str]) -> FolderState:
             checkpoint = load_checkpoint(folder)
             resumable = True
         except (RecordError, OSError) as exc:
-            problems.append(str(exc)), errors.append(exc)
+            errors.append(exc)
         else:
             try:
                 read_config(folder)
             except (RecordError, OSError) as exc:
                 resumable = checkpoint.config is not None
                 if not resumable:
-                    problems.append(str(exc)), errors.append(exc)
+                    errors.append(exc)
             if summary is None:
                 status = RunStatus.INCOMPLETE
     newer = any(isinstance(e, NewerRecordError) for e in errors)
-    return FolderState(status, summary, "; ".join(problems) or None, resumable, newer)
+    return FolderState(status, summary, "; ".join(map(str, errors)) or None, resumable, newer)
