@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import urnn_zoo as uz
-from urnn_zoo.compare import (PRESETS, Preset, RunSpec, TaskPlan, add_compare_parser, build_grid, compare,
+from urnn_zoo.compare import (PRESETS, CellSettings, Preset, RunSpec, TaskPlan, add_compare_parser, build_grid, compare,
                               fit_hidden, parameter_total, preset, run_grid, time_cells)
 from urnn_zoo.tasks.base import make_task, task_names
 
@@ -39,6 +39,12 @@ def test_preset_tasks_are_registered_and_valid(name):
         make_task(tp.task, **tp.options)  # options accepted
         assert tp.hidden or tp.budgets, f"{name}/{tp.task} has no comparison arm"
         assert tp.steps >= 1
+        assert set(tp.settings) <= set(tp.cells or uz.cell_names()), f"{name}/{tp.task}: settings of no cell"
+        for cell in tp.cells:
+            assert cell in uz.cell_names()
+        for cell, own in tp.settings.items():  # every cell's own settings are accepted
+            uz.make_cell(cell, 2, own.paper_hidden or tp.hidden[0], **own.options)
+            assert own.why, f"{name}/{tp.task}/{cell}: settings without a reason"
 
 
 def test_quick_preset_is_the_design_one():
@@ -92,6 +98,25 @@ def test_grid_lists_a_shared_run_once_with_both_arms():
     specs = build_grid(plan, ["rnn"])  # rnn at the budget is the smallest size, N=8: the same run
     assert [s.name for s in specs] == ["rnn-copy-T3-N8-s0", "rnn-copy-T3-N8-s1"]
     assert [a["name"] for a in specs[0].arms] == ["N=8", "budget 100"]
+
+
+def test_grid_applies_a_plans_cells_their_own_settings_and_paper_sizes():
+    own = {"kru": CellSettings(options={"factors": [2, 2]}, train={"recurrent_lr": 1e-5}, why="w"),
+           "lstm": CellSettings(paper_hidden=3, why="w")}
+    plan = Preset("p", (TaskPlan("copy", {"T": 3}, steps=1, train={"lr": 1e-2}, hidden=(4,),
+                                 cells=("kru", "lstm"), settings=own, paper_sizes=True),), (0,), (4,))
+    specs = {s.name: s for s in build_grid(plan, ["kru", "lstm", "rnn"])}  # rnn is not in the plan
+    assert sorted(specs) == ["kru-factors=2_2-copy-T3-N4-s0", "lstm-copy-T3-N3-s0", "lstm-copy-T3-N4-s0"]
+    kru = specs["kru-factors=2_2-copy-T3-N4-s0"]
+    assert kru.cell_options == {"factors": [2, 2]} and kru.train == {"lr": 1e-2, "recurrent_lr": 1e-5}
+    assert [a["name"] for a in kru.arms] == ["N=4", "paper sizes"]
+    assert [a["name"] for a in specs["lstm-copy-T3-N3-s0"].arms] == ["paper sizes"]
+    assert specs["lstm-copy-T3-N4-s0"].train == {"lr": 1e-2}
+
+
+def test_the_reproduce_preset_has_two_seeds_and_a_claim_per_plan():
+    plan = preset("reproduce")
+    assert len(plan.seeds) >= 2 and all(tp.claim for tp in plan.tasks)
 
 
 # ----------------------------------------------------------------------------------------- the grid

@@ -262,6 +262,7 @@ RULES = {  # field: (accepts None, rule)
     "checkpoint_every": (True, _positive_int), "early_stop": (True, _positive_int),
     "lr": (False, lambda v: _finite_at_least(v, 0, False)),
     "constrained_lr": (False, lambda v: _finite_at_least(v, 0, False)),
+    "recurrent_lr": (True, lambda v: _finite_at_least(v, 0, False)),
     "penalty_weight": (False, lambda v: _finite_at_least(v, 0, False)),
     "clip": (True, lambda v: _finite_at_least(v, 0, True)),
     "alpha": (False, lambda v: _finite_at_least(v, 0, False) and v < 1),

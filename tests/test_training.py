@@ -206,6 +206,12 @@ def test_learning_rate_groups_and_the_cayley_step(tmp_path):
     soft = uz.SequenceModel(uz.make_cell("kru", 2, 4), 1)
     main, cayley = _make_optimizers(soft, base)
     assert [g["lr"] for g in main.param_groups] == [1e-3]  # soft KRU factors use the main lr
+    main, _ = _make_optimizers(soft, {**base, "recurrent_lr": 1e-5})  # ... unless given their own
+    by_lr = {g["lr"]: {id(p) for p in g["params"]} for g in main.param_groups}
+    assert by_lr[1e-5] == {id(p) for p in soft.cell.factors}
+    assert by_lr[1e-3] == {id(p) for p in soft.parameters()} - by_lr[1e-5]
+    main, _ = _make_optimizers(exact, {**base, "recurrent_lr": 1e-5})  # no soft parameters: no such group
+    assert sorted(g["lr"] for g in main.param_groups) == [1e-5, 1e-3]
     raw = uz.SequenceModel(uz.make_cell("fcurnn", 2, 4, parametrization="none"), 1)
     main, cayley = _make_optimizers(raw, {**base, "optimizer": "adam"})
     assert cayley is not None and isinstance(main, torch.optim.Adam)

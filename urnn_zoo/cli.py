@@ -208,7 +208,8 @@ def _train_settings(args: argparse.Namespace) -> dict[str, Any]:
     return dict(
         cell=args.cell, task=args.task, hidden=args.hidden, steps=args.steps, seed=args.seed,
         cell_options=dict(args.cell_option), task_options=task_options, batch_size=args.batch_size,
-        optimizer=args.optimizer, lr=args.lr, constrained_lr=args.constrained_lr, alpha=args.alpha,
+        optimizer=args.optimizer, lr=args.lr, constrained_lr=args.constrained_lr,
+        recurrent_lr=args.recurrent_lr, alpha=args.alpha,
         penalty_weight=args.penalty_weight, clip=args.clip, eval_every=args.eval_every,
         eval_batches=None if args.eval_batches == 0 else args.eval_batches,
         test_batches=None if args.test_batches == 0 else args.test_batches, log_every=args.log_every,
@@ -359,6 +360,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--lr", type=A.nonnegative_float, default=1e-3, help="learning rate")
     g.add_argument("--constrained-lr", type=A.nonnegative_float, default=1e-4,
                    help="learning rate of parameters behind an exact constraint (and of the Cayley step)")
+    g.add_argument("--recurrent-lr", type=A.nonnegative_float, default=None,
+                   help="learning rate of a soft cell's recurrent parameters (KRU's factors; default: --lr)")
     g.add_argument("--alpha", type=A.float_in(0.0, 1.0, high_open=True), default=0.9,
                    help="RMSprop smoothing constant, in [0, 1)")
     g.add_argument("--penalty-weight", type=A.nonnegative_float, default=1e-3,

@@ -16,8 +16,11 @@ Note [Exact resume]
 
 Note [Learning rates]
     Parameters behind an exact constraint (``cell.recurrent_parameters()`` of a ``constraint == "exact"``
-    cell) get ``constrained_lr``; everything else gets ``lr``. Soft cells (KRU) train their factors at ``lr``
-    and add ``penalty_weight · cell.penalty()`` to the loss. A cell whose ``stiefel_parameters()`` is not empty
+    cell) get ``constrained_lr``; everything else gets ``lr``. Soft cells (KRU) train their factors at
+    ``recurrent_lr`` (``None``: ``lr``) and add ``penalty_weight · cell.penalty()`` to the loss. A separate,
+    smaller rate for the recurrent matrix is what scoRNN (1e-4 against 1e-3) and expRNN (2e-5 against 2e-4)
+    use at T = 1000: RMSprop moves every entry by about its rate each step, and a phase error δ in W
+    becomes T·δ in W^T. A cell whose ``stiefel_parameters()`` is not empty
     (fcurnn with ``parametrization="none"``) has those parameters updated by the multiplicative Cayley step
     (:class:`urnn_zoo.optim.StiefelCayley`, learning rate ``constrained_lr``) and by no other optimizer;
     ``optimizer="cayley"`` asks for that explicitly (RMSprop for the rest).
@@ -134,9 +137,13 @@ def _make_optimizers(model: SequenceModel, cfg: Mapping[str, Any]):
     skip = {id(p) for p in stiefel}
     constrained = [p for p in cell.recurrent_parameters() if id(p) not in skip] if cell.constraint == "exact" else []
     skip |= {id(p) for p in constrained}
+    recurrent_lr = cfg.get("recurrent_lr")
+    soft = [p for p in cell.recurrent_parameters() if id(p) not in skip] if cell.constraint == "soft" and \
+        recurrent_lr is not None else []
+    skip |= {id(p) for p in soft}
     rest = [p for p in model.parameters() if id(p) not in skip]
-    groups = [g for g in ({"params": rest, "lr": cfg["lr"]}, {"params": constrained, "lr": cfg["constrained_lr"]})
-              if g["params"]]
+    groups = [g for g in ({"params": rest, "lr": cfg["lr"]}, {"params": constrained, "lr": cfg["constrained_lr"]},
+                          {"params": soft, "lr": recurrent_lr}) if g["params"]]
     if cfg["optimizer"] == "adam":
         main = torch.optim.Adam(groups, lr=cfg["lr"])
     else:
@@ -386,7 +393,7 @@ class _Run:
 def train(cell: str, task: str, *, out: str | os.PathLike[str] = "runs", name: str | None = None,
           hidden: int = 128, steps: int = 2000, seed: int = 0, cell_options: dict[str, Any] | None = None,
           task_options: dict[str, Any] | None = None, batch_size: int = 50, optimizer: str = "rmsprop",
-          lr: float = 1e-3, constrained_lr: float = 1e-4, alpha: float = 0.9, penalty_weight: float = 1e-3,
+          lr: float = 1e-3, constrained_lr: float = 1e-4, recurrent_lr: float | None = None, alpha: float = 0.9, penalty_weight: float = 1e-3,
           clip: float | None = None, eval_every: int = 100, eval_batches: int | None = 20,
           test_batches: int | None = None, log_every: int = 10, checkpoint_every: int | None = None,
           early_stop: int | None = None, device: str = "cpu", dtype: str = "float32", force: bool = False,
@@ -407,6 +414,8 @@ def train(cell: str, task: str, *, out: str | os.PathLike[str] = "runs", name: s
         lr: learning rate (>= 0) of every parameter not behind an exact constraint.
         constrained_lr: learning rate (>= 0) of the parameters behind an exact constraint (and of the Cayley
             step).
+        recurrent_lr: learning rate (>= 0) of a soft cell's recurrent parameters (KRU's factors; ``None``:
+            ``lr``; Note [Learning rates]).
         penalty_weight: λ (>= 0) for soft cells' ``penalty()``.
         clip: clip the global gradient norm to this value (> 0; ``None``: no clipping).
         eval_every: steps between evaluations on the validation split (and one at the last step).
@@ -453,7 +462,7 @@ def train(cell: str, task: str, *, out: str | os.PathLike[str] = "runs", name: s
                     cell_options=dict(cell_options or {}) if isinstance(cell_options, (dict, type(None))) else
                     cell_options, task_options=dict(task_options or {}) if isinstance(task_options, (dict, type(
                         None))) else task_options, batch_size=batch_size, optimizer=optimizer, lr=lr,
-                    constrained_lr=constrained_lr, alpha=alpha, penalty_weight=penalty_weight, clip=clip,
+                    constrained_lr=constrained_lr, recurrent_lr=recurrent_lr, alpha=alpha, penalty_weight=penalty_weight, clip=clip,
                     eval_every=eval_every, eval_batches=eval_batches, test_batches=test_batches,
                     log_every=log_every, checkpoint_every=checkpoint_every, early_stop=early_stop, device=device,
                     dtype=dtype)

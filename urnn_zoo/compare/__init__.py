@@ -29,11 +29,11 @@ from urnn_zoo.runs.atomic import remove_stale_temporaries
 
 from .execute import run_grid, run_one
 from .grid import RunSpec, build_grid, fit_hidden, parameter_total
-from .presets import PRESETS, Preset, TaskPlan, preset
+from .presets import PRESETS, CellSettings, Preset, TaskPlan, preset
 from .progress import GridProgress
 from .timing import pending_cases, time_cell, time_cells
 
-__all__ = ["PRESETS", "Preset", "RunSpec", "TaskPlan", "add_compare_parser", "build_grid", "compare", "fit_hidden",
+__all__ = ["PRESETS", "CellSettings", "Preset", "RunSpec", "TaskPlan", "add_compare_parser", "build_grid", "compare", "fit_hidden",
            "parameter_total", "preset", "run_grid", "run_one", "time_cell", "time_cells"]
 
 

@@ -117,7 +117,12 @@ def build_grid(plan: Preset, cells: list[str], tasks: list[str] | None = None,
         task = make_task(tp.task, **tp.options)
         sizes = None
         for cell in cells:
+            if tp.cells and cell not in tp.cells:
+                continue
+            own = tp.settings_of(cell)
             arms: list[tuple[int, dict[str, Any]]] = [(n, {"name": f"N={n}"}) for n in tp.hidden]
+            if tp.paper_sizes:
+                arms.append((own.paper_hidden or tp.hidden[0], {"name": "paper sizes"}))
             if tp.budgets:
                 sizes = sizes or (task.input_size, task.output_size)
                 for budget in tp.budgets:
@@ -125,10 +130,10 @@ def build_grid(plan: Preset, cells: list[str], tasks: list[str] | None = None,
                     arms.append((n, {"name": _budget_label(budget), "budget": budget}))
             for seed in (seeds or plan.seeds):
                 for hidden, arm in arms:
-                    name = run_name(cell, task, hidden, seed)
+                    name = run_name(cell, task, hidden, seed, own.options)
                     if name not in specs:
                         specs[name] = RunSpec(name, cell, tp.task, dict(tp.options), hidden, seed, tp.steps,
-                                              dict(tp.train))
+                                              {**tp.train, **own.train}, dict(own.options))
                     specs[name].arms.append(arm)
     return list(specs.values())
 

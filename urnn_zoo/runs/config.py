@@ -78,6 +78,7 @@ _VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "optimizer": A.one_of(OPTIMIZERS, "an optimizer"),
     "lr": A.nonnegative_float,
     "constrained_lr": A.nonnegative_float,
+    "recurrent_lr": _optional(A.nonnegative_float, "lr"),
     "alpha": A.float_in(0.0, 1.0, high_open=True),  # RMSprop with alpha = 1 never updates its average
     "penalty_weight": A.nonnegative_float,
     "clip": _optional(A.positive_float, "no clipping"),
@@ -118,6 +119,7 @@ class RunConfig:
     optimizer: str = "rmsprop"
     lr: float = 1e-3
     constrained_lr: float = 1e-4
+    recurrent_lr: float | None = None
     alpha: float = 0.9
     penalty_weight: float = 1e-3
     clip: float | None = None
