@@ -102,7 +102,7 @@ def test_grid_lists_a_shared_run_once_with_both_arms():
 
 def test_grid_applies_a_plans_cells_their_own_settings_and_paper_sizes():
     own = {"kru": CellSettings(options={"factors": [2, 2]}, train={"recurrent_lr": 1e-5}, why="w"),
-           "lstm": CellSettings(paper_hidden=3, why="w")}
+           "lstm": CellSettings(paper_hidden=3, paper_steps=2, why="w")}
     plan = Preset("p", (TaskPlan("copy", {"T": 3}, steps=1, train={"lr": 1e-2}, hidden=(4,),
                                  cells=("kru", "lstm"), settings=own, paper_sizes=True),), (0,), (4,))
     specs = {s.name: s for s in build_grid(plan, ["kru", "lstm", "rnn"])}  # rnn is not in the plan
@@ -111,6 +111,7 @@ def test_grid_applies_a_plans_cells_their_own_settings_and_paper_sizes():
     assert kru.cell_options == {"factors": [2, 2]} and kru.train == {"lr": 1e-2, "recurrent_lr": 1e-5}
     assert [a["name"] for a in kru.arms] == ["N=4", "paper sizes"]
     assert [a["name"] for a in specs["lstm-copy-T3-N3-s0"].arms] == ["paper sizes"]
+    assert specs["lstm-copy-T3-N3-s0"].steps == 2 and specs["lstm-copy-T3-N4-s0"].steps == kru.steps == 1
     assert specs["lstm-copy-T3-N4-s0"].train == {"lr": 1e-2}
 
 

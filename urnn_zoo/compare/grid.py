@@ -121,8 +121,9 @@ def build_grid(plan: Preset, cells: list[str], tasks: list[str] | None = None,
                 continue
             own = tp.settings_of(cell)
             arms: list[tuple[int, dict[str, Any]]] = [(n, {"name": f"N={n}"}) for n in tp.hidden]
+            paper_n = own.paper_hidden or tp.hidden[0]
             if tp.paper_sizes:
-                arms.append((own.paper_hidden or tp.hidden[0], {"name": "paper sizes"}))
+                arms.append((paper_n, {"name": "paper sizes"}))
             if tp.budgets:
                 sizes = sizes or (task.input_size, task.output_size)
                 for budget in tp.budgets:
@@ -132,7 +133,9 @@ def build_grid(plan: Preset, cells: list[str], tasks: list[str] | None = None,
                 for hidden, arm in arms:
                     name = run_name(cell, task, hidden, seed, own.options)
                     if name not in specs:
-                        specs[name] = RunSpec(name, cell, tp.task, dict(tp.options), hidden, seed, tp.steps,
+                        steps = own.paper_steps if tp.paper_sizes and own.paper_steps and hidden == paper_n \
+                            and hidden not in tp.hidden else tp.steps
+                        specs[name] = RunSpec(name, cell, tp.task, dict(tp.options), hidden, seed, steps,
                                               {**tp.train, **own.train}, dict(own.options))
                     specs[name].arms.append(arm)
     return list(specs.values())
