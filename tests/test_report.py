@@ -16,7 +16,7 @@ import pytest
 import urnn_zoo as uz
 from urnn_zoo.compare import Preset, TaskPlan, compare
 from urnn_zoo.report import add_report_parser, load_asv, load_results, write_report
-from urnn_zoo.report.bibtex import BIBTEX, FAMILIES, bibtex_for, label
+from urnn_zoo.report.bibtex import BIBTEX, FAMILIES, SUITE_BIBTEX, bibtex_for, label
 from urnn_zoo.report.figures import pareto_front
 from urnn_zoo.report.asv import asv_timings
 from urnn_zoo.runs import ASV_COLUMNS, CURVE_COLUMNS, FINAL_COLUMNS, RUN_COLUMNS, TIMING_COLUMNS
@@ -262,6 +262,25 @@ def test_provenance_and_bibtex(report):
         assert entry.count("{") == entry.count("}") and entry.startswith("@") and f"{{{key}," in entry
     assert "pages     = {2380--2389}" in BIBTEX["jose2018kru"]
     assert bibtex_for([]) == ""
+    assert bib.startswith("@software{urnn_zoo,")  # the suite's own entry comes first
+
+
+def test_the_suite_is_cited_alike_in_its_bibtex_its_citation_file_and_its_package():
+    import re
+    from importlib import metadata
+
+    import yaml
+
+    root = Path(__file__).resolve().parents[1]
+    cff = yaml.safe_load((root / "CITATION.cff").read_text())
+    fields = dict(re.findall(r"^\s*(\w+)\s*=\s*\{(.*)\},?$", SUITE_BIBTEX, flags=re.M))
+    assert fields["title"].replace("\\_", "_") == cff["title"]
+    assert fields["author"].replace("\\_", "_") == "{" + cff["authors"][0]["name"] + "}"
+    assert fields["version"] == cff["version"] == metadata.version("urnn_zoo")
+    assert fields["year"] == str(cff["date-released"])[:4]
+    assert fields["license"] == cff["license"] == "MIT"
+    assert "MIT License" in (root / "LICENSE").read_text()
+    assert SUITE_BIBTEX.count("{") == SUITE_BIBTEX.count("}")
 
 
 def test_report_from_zero_runs(tmp_path):

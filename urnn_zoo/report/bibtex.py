@@ -17,7 +17,19 @@ from __future__ import annotations
 
 from typing import Iterable, NamedTuple
 
-__all__ = ["BIBTEX", "FAMILIES", "Family", "bibtex_for", "cell_citations", "display_name", "label"]
+__all__ = ["BIBTEX", "FAMILIES", "Family", "SUITE_BIBTEX", "bibtex_for", "cell_citations", "display_name", "label",
+           "references"]
+
+# The suite's own entry: the same title, authors, version and year as the repository's CITATION.cff (a test
+# compares them), so that a report's references.bib cites the suite beside the models' papers.
+SUITE_BIBTEX = r"""@software{urnn_zoo,
+  title   = {urnn\_zoo: unitary and orthogonal recurrent networks behind one interface, property-tested, benchmarked and compared},
+  author  = {{The urnn\_zoo contributors}},
+  version = {0.1.0},
+  year    = {2026},
+  license = {MIT},
+  note    = {Cite with the papers of the models used}
+}"""
 
 
 class Family(NamedTuple):
@@ -189,3 +201,9 @@ def bibtex_for(cells: Iterable[str]) -> str:
     cited = {k for cell in cells for k in cell_citations(cell)}
     keys = [k for k in BIBTEX if k in cited]
     return "\n\n".join(BIBTEX[k] for k in keys) + ("\n" if keys else "")
+
+
+def references(cells: Iterable[str]) -> str:
+    r"""A report's ``references.bib``: the suite's own entry (:data:`SUITE_BIBTEX`), then :func:`bibtex_for`."""
+    entries = bibtex_for(cells)
+    return SUITE_BIBTEX + ("\n\n" + entries if entries else "\n")

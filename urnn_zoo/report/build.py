@@ -16,7 +16,8 @@ from typing import Any, Callable
 import pandas as pd
 
 from . import figures as figs
-from .bibtex import bibtex_for, display_name
+from .bibtex import display_name, references
+from .claims import CLAIMS, VERDICT_RULE, claim_table, claims_with_runs
 from .document import to_html, to_md
 from urnn_zoo import arguments as A
 from urnn_zoo.runs import RunStatus
@@ -98,6 +99,40 @@ def _provenance_items(info: dict[str, Any]) -> list[str]:
     return items
 
 
+def _preset_plans(res: Results) -> list:
+    r"""The task plans of the preset the manifest names (none when it names no preset this version has)."""
+    from urnn_zoo.compare.presets import PRESETS
+
+    plan = PRESETS.get(res.manifest.get("preset") or "")
+    return list(plan.tasks) if plan else []
+
+
+def _claim_blocks(res: Results, root: Path) -> list[tuple]:
+    r"""The "Paper against zoo" section: a table per claim the preset (or, without one, the runs) checks, the
+    cells' own settings and why, and the claims of the preset that have no run yet."""
+    plans = [tp for tp in _preset_plans(res) if tp.claim]
+    claims = [CLAIMS[tp.claim] for tp in plans] if plans else claims_with_runs(res)
+    if not claims:
+        return []
+    blocks: list[tuple] = [("h2", "Paper against zoo"), ("p", VERDICT_RULE)]
+    for claim in claims:
+        table = claim_table(res, claim)
+        blocks += [("h3", claim.source), ("p", f"Claim: {claim.statement}")]
+        if table.verdict.eq("not run").all():
+            blocks.append(("p", "No finished run of this claim in this result set yet."))
+        caption = (f"{claim.source}: the paper's {'outcome' if claim.outcomes else 'number'} beside ours "
+                   f"(test {claim.metric}, mean ± std over seeds, n seeds); paper N is the paper's hidden size.")
+        blocks += [("table", table, caption),
+                   ("links", _write_table(root, f"claim-{claim.key}", table, None, caption))]
+        own = [(cell, s) for tp in plans if tp.claim == claim.key for cell, s in tp.settings.items()]
+        if own:
+            blocks.append(("list", [f"{cell}: {', '.join(f'{k}={v}' for k, v in {**s.options, **s.train}.items()) or 'the plan’s settings'}"
+                                    f"{f', paper-size run N = {s.paper_hidden}' if s.paper_hidden else ''}"
+                                    f"{f' for {s.paper_steps} steps' if s.paper_steps else ''}: {s.why}"
+                                    for cell, s in own]))
+    return blocks
+
+
 def build_report(res: Results, out: str | os.PathLike[str], title: str | None = None,
                  log: Callable[[str], None] | None = None) -> dict[str, Path]:
     r"""Write the report of ``res`` into ``out`` (module docstring); returns the paths of its main files.
@@ -143,6 +178,8 @@ def build_report(res: Results, out: str | os.PathLike[str], title: str | None = 
     cov = coverage(res)
     blocks += [("table", cov, "Every registered cell against every task: ok, FAILED or not run."),
                ("links", _write_table(root, "coverage", cov, None, "Coverage of the comparison."))]
+
+    blocks += _claim_blocks(res, root)
 
     blocks += [("h2", "Tables"), ("p", tables_note())]
     for task_label in tasks_of(res):
@@ -202,13 +239,14 @@ def build_report(res: Results, out: str | os.PathLike[str], title: str | None = 
     for name, frame in frames.items():
         frame.to_csv(data / f"{name}.csv", index=False)
     (root / "provenance.json").write_text(json.dumps(info, indent=2, default=str) + "\n")
-    bib = bibtex_for(cells)
+    bib = references(cells)
     (root / "references.bib").write_text(bib)
     blocks += [("h2", "Data and provenance files"),
                ("links", [(f"{k}.csv", f"data/{k}.csv") for k in frames] + [("provenance.json", "provenance.json")]),
                ("h2", "References"),
                ("p", "Models in this report and the papers they come from: " + "; ".join(
-                   f"{c} ({display_name(c)})" for c in cells) + ". Cite the suite itself with its CITATION.cff."),
+                   f"{c} ({display_name(c)})" for c in cells) + ". Cite the suite itself as its entry `urnn_zoo`, the "
+                   "first in references.bib (the repository's CITATION.cff says the same)."),
                ("links", [("references.bib", "references.bib")]), ("pre", bib or "(no entries)")]
     md, page = root / "report.md", root / "report.html"
     say(f"report: writing {md} and {page}")
