@@ -74,6 +74,29 @@ def test_records_without_a_schema_load_migrated(v0):
     assert timings.cell.tolist() == [r["cell"] for r in raw_timings]
 
 
+def test_records_without_the_provenance_fields_read_them_as_unknown(v0):
+    r"""Records written before ``command``, ``dirty``, the CPU's identity and ``cpu_seconds`` existed load into
+    the report's ``configs`` frame with every setting they hold and NA for what they never recorded."""
+    import pandas as pd
+
+    from urnn_zoo.runs.environment import KEYS, complete
+
+    res = load_results(v0)
+    assert len(res.configs) == 3 and not len(res.skipped)
+    configs = res.configs.set_index("run")
+    for name in ("train/kru-copy-T3-N4-s0", "compare/kru-copy-T5-N8-s0", "compare/lstm-copy-T5-N8-s0"):
+        raw = json.loads((v0 / name / "config.json").read_text())
+        row = configs.loc[name]
+        for key in ("steps", "batch_size", "optimizer", "lr", "constrained_lr", "alpha", "penalty_weight",
+                    "eval_every", "eval_batches", "test_batches", "device", "dtype"):
+            assert row[key] == raw["train"][key], key
+        assert row["commit"] == raw["environment"]["commit"] and row["torch"] == raw["environment"]["torch"]
+        for key in ("command", "dirty", "cpu_id", "cpu_capability", "recurrent_lr", "clip", "cpu_seconds"):
+            assert pd.isna(row[key]), key
+        env = complete(read_config(v0 / name)["environment"])
+        assert set(env) >= set(KEYS) and env["dirty"] is None and env["command"] is None
+
+
 def test_a_run_of_schema_0_resumes_to_the_numbers_of_a_new_run(v0, tmp_path):
     r"""The fixture was trained by another process (two torch threads, this one has one), so float32 sums may
     differ in their last bits: the rows agree to 1e-5 relative (float32 rounding over a few steps)."""

@@ -434,14 +434,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     files) print one line ``urnn-zoo COMMAND: error: ...`` (argparse adds its usage line) and return 2; a run
     stopped by a non-finite loss, or one that diverged, returns 1; otherwise the subcommand's status (``compare``: non-zero when a
     run failed).
+
+    The records the command writes (a run's ``config.json``, ``compare.json``, a report's ``provenance.json``)
+    hold its command line: ``urnn-zoo`` and ``argv`` (default ``sys.argv[1:]``), Note [The command of a record]
+    of :mod:`urnn_zoo.runs.environment`.
     """
+    from urnn_zoo.runs.environment import command_line, invoked_as
+
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # argparse printed usage and the refused argument (or --help): its status
         return exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 2
     prog = f"urnn-zoo {args.command}"
     try:
-        status = args.func(args)
+        with invoked_as(command_line(argv)):
+            status = args.func(args)
     except KeyboardInterrupt as exc:
         if not getattr(exc, "reported", False):  # compare prints its own line, with every run's status
             print(f"{prog}: interrupted", file=sys.stderr)

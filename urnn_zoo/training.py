@@ -209,7 +209,8 @@ class _Run:
             "constraint": self.cell.constraint, "complex": self.cell.is_complex,
             "status": self.status, "message": self.message, "steps": cfg.steps, "steps_done": loop.step,
             "stopped_at": self.stopped_at,
-            "seconds": round(loop.seconds, 3), "train_seconds": round(loop.train_seconds, 3),
+            "seconds": round(loop.seconds, 3), "cpu_seconds": round(loop.cpu_seconds, 3),
+            "train_seconds": round(loop.train_seconds, 3),
             "seconds_per_step": loop.train_seconds / loop.step if loop.step else None,
             "metric": self.metric, "baseline": self.baseline, "initial": loop.initial, "final": final,
             "final_step": final_step, "tested": "best-valid" if cfg.early_stop else "last", "valid": loop.valid,
@@ -299,8 +300,10 @@ class _Run:
         self.log(f"{'resuming' if resuming else 'training'} {self.path} at step {loop.step} of {steps}: "
                  f"{task.describe()}; baseline " + ", ".join(f"{k} {v:.4g}" for k, v in self.baseline.items()))
         start, base = time.perf_counter(), loop.seconds
+        cpu_start, cpu_base = time.process_time(), loop.cpu_seconds
         if not resuming:
             loop.seconds = base + time.perf_counter() - start
+            loop.cpu_seconds = cpu_base + time.process_time() - cpu_start
             self.validate()
             self.save()
         params = [p for p in model.parameters()]
@@ -330,6 +333,7 @@ class _Run:
             now = time.perf_counter()
             loop.train_seconds += now - tick
             loop.seconds = base + now - start
+            loop.cpu_seconds = cpu_base + time.process_time() - cpu_start
             loop.acc_loss, loop.acc_n = loop.acc_loss + float(loss.detach()), loop.acc_n + 1
             if loop.step % cfg.log_every == 0:
                 loop.recent_loss = loop.acc_loss / loop.acc_n

@@ -47,6 +47,7 @@ from typing import Any, Callable
 
 from urnn_zoo.runs import (CHECKPOINT_FILE, NewerRecordError, RunAction, RunExistsError, RunStatus, clear_run_folder,
                            folder_state, holds_run)
+from urnn_zoo.runs.environment import invoked_as, invoked_command
 
 from .grid import RunSpec, cost
 
@@ -75,7 +76,7 @@ def _stopped_outcome(spec: dict[str, Any], out: str, action: RunAction, start: f
 
 
 def run_one(spec: dict[str, Any], out: str, device: str, threads: int | None = None,
-            force: bool = False, slot: int | None = None) -> dict[str, Any]:
+            force: bool = False, slot: int | None = None, command: str | None = None) -> dict[str, Any]:
     r"""Train (or reuse, resume, restart) one run of a grid (Note [Resuming a grid]); never raises: an error is a
     ``failed`` outcome, a Ctrl-C an ``interrupted`` one (a run stopped before it started: ``cancelled``).
 
@@ -83,6 +84,8 @@ def run_one(spec: dict[str, Any], out: str, device: str, threads: int | None = N
         spec: a :class:`~urnn_zoo.compare.grid.RunSpec` as a dict. out: the comparison's folder.
         device: the training device. threads: torch threads (``None``: leave torch's setting).
         force: retrain from scratch. slot: the run's index in a worker's shared array of active runs.
+        command: the comparison's command line, recorded in the run's ``config.json`` (a worker process does not
+            know it: Note [The command of a record] of :mod:`urnn_zoo.runs.environment`); ``None``: a Python call.
 
     Returns:
         ``{"run", "status", "error", "note", "seconds", "cpu_seconds", "action"}``: wall and CPU seconds of this
@@ -95,7 +98,8 @@ def run_one(spec: dict[str, Any], out: str, device: str, threads: int | None = N
     try:
         if _STOP is not None and _STOP.is_set():  # Ctrl-C before this run started
             return _stopped_outcome(spec, out, RunAction.CANCELLED)
-        return _run_one(spec, out, device, threads, force, start, cpu)
+        with invoked_as(command):
+            return _run_one(spec, out, device, threads, force, start, cpu)
     finally:
         if _SLOTS is not None and slot is not None:
             _SLOTS[slot] = 0
@@ -180,7 +184,9 @@ def run_grid(specs: list[RunSpec], out: str | os.PathLike[str], *, jobs: int = 1
              force: bool = False, on_done: Callable[[RunSpec, dict[str, Any]], None] | None = None) -> list[dict]:
     r"""Run every spec (resumably, Note [Resuming a grid]); ``jobs > 1`` runs them in that many processes.
 
-    Each worker process gets ``cores // jobs`` torch threads (at least one). Longer runs start first.
+    Each worker process gets ``cores // jobs`` torch threads (at least one). Longer runs start first. Every
+    run records the command line held around this call (``urnn-zoo compare ...``), whichever process trains
+    it (Note [The command of a record] of :mod:`urnn_zoo.runs.environment`).
 
     Args:
         specs: the runs. out: their parent folder. jobs: parallel processes. device: training device.
@@ -197,6 +203,7 @@ def run_grid(specs: list[RunSpec], out: str | os.PathLike[str], *, jobs: int = 1
     """
     out = str(out)
     Path(out).mkdir(parents=True, exist_ok=True)
+    command = invoked_command()  # the workers' runs record it too (Note [The command of a record])
     order = sorted(range(len(specs)), key=lambda i: -cost(specs[i]))
     outcomes: dict[int, dict[str, Any]] = {}
 
@@ -213,7 +220,7 @@ def run_grid(specs: list[RunSpec], out: str | os.PathLike[str], *, jobs: int = 1
     if jobs <= 1 or len(specs) <= 1:
         try:
             for i in order:
-                record(i, run_one(asdict(specs[i]), out, device, None, force))
+                record(i, run_one(asdict(specs[i]), out, device, None, force, command=command))
                 if outcomes[i]["action"] == RunAction.INTERRUPTED:
                     raise KeyboardInterrupt
         except KeyboardInterrupt:
@@ -244,7 +251,7 @@ def run_grid(specs: list[RunSpec], out: str | os.PathLike[str], *, jobs: int = 1
 
     try:
         for i in order:
-            futures[pool.submit(run_one, asdict(specs[i]), out, device, threads, force, i)] = i
+            futures[pool.submit(run_one, asdict(specs[i]), out, device, threads, force, i, command)] = i
         pending = set(futures)
         while pending:
             done, pending = cf.wait(pending, return_when=cf.FIRST_COMPLETED)

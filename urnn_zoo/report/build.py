@@ -24,6 +24,7 @@ from urnn_zoo.runs import RunStatus
 
 from .load import Results, load_results
 from .provenance import provenance
+from .settings import SETTINGS_CAPTION, settings_table
 from .tables import (arms_of, coverage, failures, formatted, headline, paper_table, tables_note, tasks_of,
                      timing_table, to_latex, to_markdown)
 
@@ -31,17 +32,26 @@ __all__ = ["build_report", "write_report"]
 
 FIGURE_CAPTIONS = {
     "speed_accuracy": "Speed against accuracy: the headline test metric of each task against forward+backward "
-                      "time per sequence at the run's N (one point per cell, N and arm: mean over seeds); "
-                      "grey lines: the Pareto front of each arm (no other point is both faster and better); "
-                      "red line: the memoryless baseline.",
-    "params_accuracy": "Parameters against accuracy: the headline test metric against total stored parameters; "
-                       "red line: the memoryless baseline.",
+                      "time per sequence at the run's N (one point per cell, N and arm: mean over seeds, labelled "
+                      "with its cell), with bars from the fastest to the slowest timing repeat; grey lines: the "
+                      "Pareto front of each arm through the points better than the memoryless baseline (no other "
+                      "such point is both faster and better; no line where it would join fewer than two points); "
+                      "hollow points: no better than the baseline, or diverged; red line: the memoryless baseline. "
+                      "A metric axis is logarithmic where its values span more than two decades.",
+    "params_accuracy": "Parameters against accuracy: the headline test metric against total stored parameters, "
+                       "each point labelled with its cell; hollow points: no better than the memoryless baseline, "
+                       "or diverged; red line: the memoryless baseline. A metric axis is logarithmic where its "
+                       "values span more than two decades.",
     "learning_curves": "Learning curves: the headline validation metric against optimizer steps, per task and "
-                       "arm; lines are means over seeds, bands ± one standard deviation (no band with one seed).",
+                       "arm; lines are means over seeds, bands ± one standard deviation (no band with one seed). "
+                       "The y-axis is set by the evaluations after each run's first (the untrained model's value "
+                       "can lie far above and is clipped), and is logarithmic where they span more than two "
+                       "decades.",
     "drift": "Unitarity drift: ‖W^H W − I‖_F of the recurrent matrix at each evaluation, for the cells with an "
              "exact or soft (penalty) constraint; float32.",
-    "speed_by_size": "Forward+backward time per sequence against hidden size N (log-log), every cell timed by "
-                     "urnn-zoo compare (and by asv when its results were given).",
+    "speed_by_size": "Forward+backward time per sequence against hidden size N (log-log): the mean over timing "
+                     "repeats with bars from the fastest to the slowest repeat, one line style per workload, every "
+                     "cell timed by urnn-zoo compare (and by asv when its results were given).",
 }
 
 
@@ -69,34 +79,9 @@ def _write_table(root: Path, name: str, text: pd.DataFrame, numbers: pd.DataFram
 
 
 def _provenance_items(info: dict[str, Any]) -> list[str]:
-    rep, runs = info["report"], info["runs"]
-    versions = ", ".join(f"{k} {v}" for k, v in rep["versions"].items())
-    items = [
-        f"Report made {rep['generated']} from commit {rep['commit'] or 'unknown (not a git checkout)'}.",
-        f"Machine: {rep['machine']}, {rep['cpu']}, {rep['cores']} cores, {rep['memory_gib']} GiB, "
-        f"{rep['platform']}; CUDA: {rep['cuda']}; Python {rep['python']}.",
-        f"Versions: {versions}.",
-    ]
-    if runs.get("count"):
-        items += [
-            f"Runs: {runs['count']} (commits {', '.join(runs['commits']) or 'unknown'}; torch "
-            f"{', '.join(runs['torch']) or 'unknown'}; {', '.join(runs['platforms']) or 'platform unknown'}).",
-            f"Training device: {', '.join(runs['devices']) or 'unknown'}, dtype {', '.join(runs['dtypes'])}, "
-            f"torch threads per run {', '.join(map(str, runs['threads'])) or 'unknown'}.",
-            f"Seeds: {', '.join(map(str, runs['seeds'])) or 'none'}.",
-            f"Data: {'; '.join(runs['data']) or 'none'}.",
-        ]
-    else:
-        items.append("Runs: none.")
-    if "timings" in info:
-        t = info["timings"]
-        items.append(f"Timings: {t['count']} measurements on {'; '.join(t['devices'])}, torch threads "
-                     f"{', '.join(map(str, t['threads']))}, batch {t['batch']}, length {t['length']}.")
-    if "asv" in info:
-        a = info["asv"]
-        items.append(f"asv results: {a['count']} values from machine(s) {', '.join(a['machines'])} "
-                     f"({', '.join(a['cpus'])}), commits {', '.join(c[:10] for c in a['commits'])}.")
-    return items
+    from .provenance import provenance_items
+
+    return provenance_items(info)
 
 
 def _preset_plans(res: Results) -> list:
@@ -149,7 +134,7 @@ def build_report(res: Results, out: str | os.PathLike[str], title: str | None = 
     root.mkdir(parents=True, exist_ok=True)
     preset = res.manifest.get("preset")
     title = title or f"urnn_zoo comparison{f' ({preset} preset)' if preset else ''}"
-    info = provenance(res.runs, res.timings, res.asv)
+    info = provenance(res.runs, res.timings, res.asv, configs=res.configs, manifest=res.manifest)
     unique = res.runs.drop_duplicates("run")
     n_ok, n = int(unique.ok.sum()), len(unique)
     n_diverged = int((unique.status == RunStatus.DIVERGED).sum())
@@ -172,6 +157,9 @@ def build_report(res: Results, out: str | os.PathLike[str], title: str | None = 
         blocks.append(("p", f"{len(res.skipped)} run folder(s) or file(s) could not be read and are left out: "
                             f"see Skipped."))
     blocks += [("h2", "Provenance"), ("list", _provenance_items(info))]
+    settings = settings_table(res)
+    blocks += [("h2", "Settings"), ("table", settings, SETTINGS_CAPTION) if len(settings) else ("p", "No runs."),
+               ("links", _write_table(root, "settings", settings, None, "Training settings of the runs."))]
 
     say(f"report: writing tables into {root / 'tables'}")
     blocks.append(("h2", "Coverage"))
@@ -234,7 +222,8 @@ def build_report(res: Results, out: str | os.PathLike[str], title: str | None = 
 
     data = root / "data"
     data.mkdir(exist_ok=True)
-    frames = {"runs": res.runs, "finals": res.finals, "curves": res.curves, "timings": res.timings,
+    frames = {"runs": res.runs, "configs": res.configs, "finals": res.finals, "curves": res.curves,
+              "timings": res.timings,
               "asv": res.asv.drop(columns="params") if "params" in res.asv else res.asv, "skipped": res.skipped}
     for name, frame in frames.items():
         frame.to_csv(data / f"{name}.csv", index=False)

@@ -2,10 +2,14 @@ r"""Figures of a report (seaborn on matplotlib's Agg backend, PNG and SVG): spee
 Pareto front, parameters against accuracy, learning curves with seed bands, unitarity drift over training,
 and forward+backward time against N.
 
-Every function takes :class:`~urnn_zoo.report.load.Results`, writes ``<out>/<name>.png`` and ``.svg`` and
-returns the two paths, or ``None`` when there is nothing to plot (the report then says so). Legends name a
-cell by its registry name with its display name beside it (``fcurnn (FC-uRNN)``), in a colour that is the
-same in every figure.
+Every writer takes :class:`~urnn_zoo.report.load.Results`, writes ``<out>/<name>.png`` and ``.svg`` and
+returns the two paths, or ``None`` when there is nothing to plot (the report then says so); :func:`draw`
+gives the figure itself. Legends name a cell by its registry name with its display name beside it
+(``fcurnn (FC-uRNN)``), in a colour that is the same in every figure; every point of the scatter panels is
+labelled with the same text. Metric axes are logarithmic when their values span more than two decades, the
+y-limits of learning curves ignore the untrained model's first evaluation, Pareto fronts pass only through
+points better than the memoryless baseline, points no better than it (or of a diverged run) are hollow
+(:mod:`urnn_zoo.report.axes`), and times carry bars from the fastest to the slowest timing repeat.
 """
 from __future__ import annotations
 
@@ -20,172 +24,145 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.ticker import NullFormatter  # noqa: E402
 
+from urnn_zoo.runs import RunStatus  # noqa: E402
+
+from .axes import (after_first_evaluation, colors_for, grid, legend, legend_order, log_ticks,  # noqa: E402
+                   Paths, metric_scale, not_better, padded_limits, palette, pareto_front, save)
 from .bibtex import label  # noqa: E402
 from .load import Results  # noqa: E402
-from .tables import arms_of, headline, speed_of, tasks_of  # noqa: E402
+from .tables import arms_of, headline, tasks_of  # noqa: E402
 
-__all__ = ["drift", "learning_curves", "palette", "pareto_front", "params_accuracy", "speed_accuracy", "summary_points",
-           "speed_by_size", "write_all"]
+__all__ = ["HOLLOW", "draw", "drift", "learning_curves", "palette", "pareto_front", "params_accuracy",
+           "speed_accuracy", "speed_by_size", "speed_spread", "summary_points", "write_all"]
 
-Paths = tuple[Path, Path]
-
-
-def palette() -> dict[str, tuple]:
-    r"""A fixed colour per registered cell label (the same in every figure and report)."""
-    import urnn_zoo as uz
-
-    names = [label(c) for c in uz.cell_names()]
-    colors = sns.color_palette("tab10", 10) + sns.color_palette("Dark2", 8)
-    return {n: colors[i % len(colors)] for i, n in enumerate(names)}
+HOLLOW = "hollow: no better than the baseline or diverged"
+_MARKERS = ("o", "s", "D", "^", "v", "P", "X", "*")
+_STYLES = ("-", "--", ":", "-.")
+_BASELINE = dict(color="#b05050", lw=0.9, ls="-", alpha=.6)
 
 
-def _colors(labels) -> dict[str, tuple]:
-    base = palette()
-    extra = sns.color_palette("husl", max(1, len(set(labels) - set(base))))
-    for i, name in enumerate(sorted(set(labels) - set(base))):
-        base[name] = extra[i]
-    return base
+def speed_spread(res: Results, cell: str, hidden: int) -> tuple[float, float, float, str]:
+    r"""Mean, fastest and slowest forward+backward ms per sequence over the timing repeats of ``cell`` at
+    ``hidden``, and their workload (``"B=2, T=4"``): the rows :func:`~urnn_zoo.report.tables.speed_of`
+    averages (compare's timings first, asv's otherwise); NaN and ``""`` when not timed."""
+    t = res.timings
+    if t is None or not len(t):
+        return math.nan, math.nan, math.nan, ""
+    sel = t[(t.cell == cell) & (t.hidden == hidden) & t.seconds_per_sequence.notna()]
+    if (sel.source == "compare").any():
+        sel = sel[sel.source == "compare"]
+    if not len(sel):
+        return math.nan, math.nan, math.nan, ""
+    ms = sel.seconds_per_sequence * 1e3
+    workload = ", ".join(sorted({f"B={b}, T={ln}" for b, ln in zip(sel.batch, sel.length)}))
+    return float(ms.mean()), float(ms.min()), float(ms.max()), workload
 
 
-def _log_ticks(ax, axis: str = "x") -> None:
-    r"""Log axis with plain numbers: decades labelled, and 2 and 5 times them when less than two decades show
-    (decided when the figure is drawn, from the final limits)."""
-    from matplotlib.ticker import FuncFormatter
+def summary_points(res: Results, diverged: bool = False) -> pd.DataFrame:
+    r"""One point per (task, arm, cell, variant, hidden size): the headline test metric's mean over finished
+    seeds, total parameters and time per sequence.
 
-    target = ax.xaxis if axis == "x" else ax.yaxis
+    Args:
+        diverged: also a point of the diverged seeds (status ``diverged``, finite metric) of each group, apart
+            from the finished ones, with ``diverged`` True.
 
-    def minor(v, _):
-        lo, hi = sorted(target.get_view_interval())
-        if v <= 0 or lo <= 0 or math.log10(hi / lo) >= 2:
-            return ""
-        lead = round(v / 10 ** math.floor(math.log10(v)), 6)
-        return f"{v:g}" if lead in (2, 5) else ""
-
-    target.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-    target.set_minor_formatter(FuncFormatter(minor))
-
-
-def _order(colors: dict[str, tuple], labels) -> list[str]:
-    r"""Legend order: the registry's order (that of :func:`palette`), for the labels present."""
-    present = set(labels)
-    return [name for name in colors if name in present]
-
-
-def _save(fig: plt.Figure, out: Path, name: str) -> Paths:
-    out.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    png, svg = out / f"{name}.png", out / f"{name}.svg"
-    fig.savefig(png, dpi=130, bbox_inches="tight")
-    fig.savefig(svg, bbox_inches="tight")
-    plt.close(fig)
-    return png, svg
-
-
-def _grid(n: int, width: float = 4.6, height: float = 3.6):
-    cols = min(n, 2)
-    rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(width * cols + 2.6, height * rows), squeeze=False)
-    for ax in axes.flat[n:]:
-        ax.set_visible(False)
-    return fig, list(axes.flat[:n])
-
-
-def _legend(fig: plt.Figure, axes) -> None:
-    handles, labels = {}, {}
-    for ax in axes:
-        for h, lab in zip(*ax.get_legend_handles_labels()):
-            handles.setdefault(lab, h)
-        if ax.get_legend():
-            ax.get_legend().remove()
-    if handles:
-        fig.legend(list(handles.values()), list(handles), loc="center left", bbox_to_anchor=(1.0, 0.5),
-                   frameon=False, fontsize=8)
-
-
-def pareto_front(x: np.ndarray, y: np.ndarray, higher_is_better: bool) -> np.ndarray:
-    r"""Indices of the points no other point beats in both (lower) ``x`` and (better) ``y``, by ascending x.
-
-    Example:
-        >>> pareto_front(np.array([1, 2, 3]), np.array([0.5, 0.4, 0.6]), higher_is_better=False).tolist()
-        [0, 1]
+    Returns:
+        Columns ``task_label, task, arm, label, hidden, metric, value, seeds, baseline, diverged, marked,
+        params, recurrent, ms, ms_min, ms_max, workload``: ``seeds`` the runs averaged; ``baseline`` the
+        task's memoryless baseline of the metric (NaN if unknown); ``marked`` a point no better than it or
+        diverged (Note [No better than the baseline] of :mod:`urnn_zoo.report.axes`); ``ms*`` the mean,
+        fastest and slowest timing repeat and ``workload`` their B and T (:func:`speed_spread`).
     """
-    order = np.lexsort((-y if higher_is_better else y, x))
-    front, best = [], None
-    for i in order:
-        value = y[i] if higher_is_better else -y[i]
-        if best is None or value > best:
-            front.append(int(i))
-            best = value
-    return np.asarray(front, dtype=int)
-
-
-def summary_points(res: Results) -> pd.DataFrame:
-    r"""One point per (task, arm, cell, variant, hidden size): the headline test metric's mean over finished seeds,
-    total parameters and time per sequence."""
     rows = []
-    ok = res.runs[res.runs.ok]
+    bad_runs = (res.runs.status == str(RunStatus.DIVERGED)).fillna(False).astype(bool)
+    runs = res.runs[res.runs.ok | (bad_runs & diverged)].assign(diverged=bad_runs)
     test = res.finals[res.finals.split == "test"]
-    for (task_label, task, arm, cell, variant, hidden), g in ok.groupby(
-            ["task_label", "task", "arm", "cell", "variant", "hidden"], dropna=False, sort=False):
-        metric, _ = headline(task)
-        values = test[test.run.isin(g.run) & (test.metric == metric)].value
+    for (task_label, task, arm, cell, variant, hidden, bad), g in runs.groupby(
+            ["task_label", "task", "arm", "cell", "variant", "hidden", "diverged"], dropna=False, sort=False):
+        metric, higher = headline(task)
+        found = test[test.run.isin(g.run) & (test.metric == metric)]
+        values = found.value[np.isfinite(found.value)] if bad else found.value
         if not len(values):
             continue
-        ms, _ = speed_of(res, cell, int(hidden))
-        if math.isnan(ms) and g.seconds_per_step.notna().any():
-            ms = math.nan
+        baseline = found.baseline.dropna()
+        baseline = float(baseline.iloc[0]) if len(baseline) else math.nan
+        value = float(values.mean())
+        ms, lo, hi, workload = speed_spread(res, cell, int(hidden))
         rows.append({"task_label": task_label, "task": task, "arm": arm if isinstance(arm, str) else "runs",
                      "label": label(cell) + (f" [{variant}]" if variant else ""), "hidden": int(hidden),
-                     "metric": metric, "value": values.mean(), "params": g.params_stored.iloc[0],
-                     "recurrent": g.recurrent_dof.iloc[0], "ms": ms})
+                     "metric": metric, "value": value, "seeds": int(found.run[values.index].nunique()), "baseline": baseline,
+                     "diverged": bool(bad), "marked": bool(bad) or bool(not_better(value, baseline, higher)),
+                     "params": g.params_stored.iloc[0], "recurrent": g.recurrent_dof.iloc[0], "ms": ms,
+                     "ms_min": lo, "ms_max": hi, "workload": workload})
     return pd.DataFrame(rows)
 
 
-def _scatter(res: Results, out: Path, name: str, x: str, xlabel: str, front: bool) -> Paths | None:
-    points = summary_points(res)
+def _scatter(res: Results, x: str, xlabel, front: bool) -> plt.Figure | None:
+    r"""A panel per task: the test metric of :func:`summary_points` against ``x``; ``xlabel``: text, or a
+    function of the points drawn."""
+    points = summary_points(res, diverged=True)
     if not len(points) or points[x].notna().sum() == 0:
         return None
     points = points[points[x].notna()]
     tasks = list(dict.fromkeys(points.task_label))
-    colors = _colors(points.label)
+    colors = colors_for(points.label)
+    arms = list(dict.fromkeys(points.arm))
+    marker = {arm: _MARKERS[i % len(_MARKERS)] for i, arm in enumerate(arms)}
     with sns.axes_style("whitegrid"):
-        fig, axes = _grid(len(tasks))
+        fig, axes = grid(len(tasks))
         for ax, task_label in zip(axes, tasks):
             sel = points[points.task_label == task_label]
             metric, higher = headline(sel.task.iloc[0])
-            sns.scatterplot(data=sel.rename(columns={"label": "cell"}), x=x, y="value", hue="cell", style="arm",
-                            hue_order=_order(colors, points.label), palette=colors, s=70, ax=ax)
-            if front and len(sel) > 1:
-                for (arm, g), ls in zip(sel.groupby("arm", sort=False), ("--", ":", "-.", "-")):
-                    idx = pareto_front(g[x].to_numpy(float), g.value.to_numpy(float), higher)
+            for p in sel.itertuples():
+                c = colors[p.label]
+                ax.scatter([getattr(p, x)], [p.value], s=60, marker=marker[p.arm], linewidths=1.3, zorder=3,
+                           facecolors="none" if p.marked else [c], edgecolors=[c])
+                ax.annotate(p.label, (getattr(p, x), p.value), xytext=(5, 4), textcoords="offset points",
+                            fontsize=6.5, color="0.2", zorder=4)
+                if x == "ms" and p.ms_max > p.ms_min:
+                    ax.errorbar(p.ms, p.value, xerr=[[p.ms - p.ms_min], [p.ms_max - p.ms]], fmt="none",
+                                ecolor=c, elinewidth=0.9, capsize=2, zorder=2, label=f"_spread {p.label}")
+            baseline = sel.baseline.dropna()
+            baseline = float(baseline.iloc[0]) if len(baseline) else math.nan
+            for (arm, g), ls in zip(sel[~sel.diverged].groupby("arm", sort=False), _STYLES) if front else ():
+                idx = pareto_front(g[x].to_numpy(float), g.value.to_numpy(float), higher, baseline)
+                if len(idx) >= 2:  # fewer than two points better than the baseline: no front
                     pts = g.iloc[idx]
-                    ax.plot(pts[x], pts.value, ls, color="0.35", lw=1, zorder=0, label=f"Pareto front ({arm})")
-            baseline = res.finals[(res.finals.run.isin(res.runs.run[res.runs.task_label == task_label]))
-                                  & (res.finals.metric == metric)].baseline.dropna()
-            if len(baseline):
-                ax.axhline(baseline.iloc[0], color="#b05050", lw=0.9, ls="-", alpha=.6, label="memoryless baseline")
+                    ax.plot(pts[x], pts.value, ls, color="0.35", lw=1, zorder=1, label=f"Pareto front ({arm})")
+            if math.isfinite(baseline):
+                ax.axhline(baseline, **_BASELINE, label="memoryless baseline")
             ax.set_xscale("log")
-            _log_ticks(ax)
-            ax.set(title=task_label, xlabel=xlabel, ylabel=f"test {metric} ({'higher' if higher else 'lower'} "
-                                                             f"is better)")
-        _legend(fig, axes)
-        return _save(fig, out, name)
+            log_ticks(ax)
+            scale = metric_scale(list(sel.value) + [baseline], higher)
+            ax.set_yscale(scale)
+            if scale == "log":
+                log_ticks(ax, "y")
+            ax.set(title=task_label, xlabel=xlabel(points) if callable(xlabel) else xlabel,
+                   ylabel=f"test {metric} ({'higher' if higher else 'lower'} is better{', log' * (scale == 'log')})")
+        first = [Line2D([], [], ls="", marker="o", color=colors[n], label=n)
+                 for n in legend_order(colors, points.label)]
+        if len(arms) > 1:
+            first += [Line2D([], [], ls="", marker=marker[a], color="0.4", label=f"arm: {a}") for a in arms]
+        if points.marked.any():
+            first.append(Line2D([], [], ls="", marker="o", mfc="none", mec="0.3", label=HOLLOW))
+        legend(fig, axes, first)
+        return fig
 
 
-def speed_accuracy(res: Results, out: Path) -> Paths | None:
-    r"""Test metric against forward+backward ms per sequence, a panel per task, Pareto front dashed."""
-    t = res.timings
-    workload = ""
-    if t is not None and len(t):
-        b, ln = t.batch.iloc[0], t.length.iloc[0]
-        workload = f" (B={b}, T={ln})"
-    return _scatter(res, out, "speed_accuracy", "ms", f"forward+backward ms per sequence{workload}, log", True)
+def _speed_accuracy(res: Results) -> plt.Figure | None:
+    def xlabel(points: pd.DataFrame) -> str:
+        workloads = set(points.workload)
+        shown = f" ({workloads.pop()})" if len(workloads) == 1 else " (workloads differ: see the timing table)"
+        return f"forward+backward ms per sequence{shown}, log\nbars: fastest to slowest timing repeat"
+
+    return _scatter(res, "ms", xlabel, True)
 
 
-def params_accuracy(res: Results, out: Path) -> Paths | None:
-    r"""Test metric against total stored parameters, a panel per task."""
-    return _scatter(res, out, "params_accuracy", "params", "total parameters (stored reals), log", False)
+def _params_accuracy(res: Results) -> plt.Figure | None:
+    return _scatter(res, "params", "total parameters (stored reals), log", False)
 
 
 def _curves(res: Results, split: str, metric_of) -> pd.DataFrame:
@@ -206,29 +183,41 @@ def _curves(res: Results, split: str, metric_of) -> pd.DataFrame:
     return c.sort_values("panel", key=lambda p: p.map(rank), kind="stable")
 
 
-def _lines(c: pd.DataFrame, out: Path, name: str, ylabel, log: bool, hlines=None) -> Paths | None:
+def _lines(c: pd.DataFrame, ylabel, log: bool, hlines=None) -> plt.Figure | None:
+    r"""A panel per ``c.panel``: mean ± std over seeds per cell. ``log``: a log y axis; otherwise the axis
+    follows Note [Log-scale metric axes] and its limits Note [The first evaluation] (:mod:`.axes`)."""
     if not len(c):
         return None
     panels = list(dict.fromkeys(c.panel))
-    colors = _colors(c.label)
+    colors = colors_for(c.label)
     with sns.axes_style("whitegrid"):
-        fig, axes = _grid(len(panels))
+        fig, axes = grid(len(panels))
         for ax, panel in zip(axes, panels):
             sel = c[c.panel == panel]
             sns.lineplot(data=sel.drop(columns="cell").rename(columns={"label": "cell"}), x="step", y="value",
-                         hue="cell", hue_order=_order(colors, c.label), palette=colors, errorbar="sd",
+                         hue="cell", hue_order=legend_order(colors, c.label), palette=colors, errorbar="sd",
                          estimator="mean", ax=ax)
-            if hlines is not None and panel in hlines:
-                ax.axhline(hlines[panel], color="#b05050", lw=0.9, ls="-", alpha=.6, label="memoryless baseline")
-            if log and (sel.value > 0).all():
-                ax.set_yscale("log")
-            ax.set(title=panel, xlabel="optimizer step", ylabel=ylabel(sel))
-        _legend(fig, axes)
-        return _save(fig, out, name)
+            base = (hlines or {}).get(panel, math.nan)
+            if math.isfinite(base):
+                ax.axhline(base, **_BASELINE, label="memoryless baseline")
+            scale = "log" if log and (sel.value > 0).all() else "linear"
+            if not log:
+                later = after_first_evaluation(sel)
+                scale = metric_scale([*later.value, base], headline(sel.task.iloc[0])[1])
+                band = later.groupby(["label", "step"]).value.agg(["mean", "std"]).dropna()  # seaborn's "sd" band
+                ends = [*(band["mean"] - band["std"]), *(band["mean"] + band["std"])]
+                shown = [*later.value, base, *(v for v in ends if scale == "linear" or v > 0)]
+                if np.isfinite(np.asarray(shown, dtype=float)).any():
+                    ax.set_ylim(*padded_limits(shown, scale))
+            ax.set_yscale(scale)
+            if scale == "log" and not log:
+                log_ticks(ax, "y")
+            ax.set(title=panel, xlabel="optimizer step", ylabel=ylabel(sel) + ", log" * (scale == "log" and not log))
+        legend(fig, axes)
+        return fig
 
 
-def learning_curves(res: Results, out: Path) -> Paths | None:
-    r"""Validation metric against step, a panel per task and arm; band: ± one std over seeds."""
+def _learning_curves(res: Results) -> plt.Figure | None:
     c = _curves(res, "valid", lambda t: headline(t)[0])
     if not len(c):
         return None
@@ -237,22 +226,20 @@ def learning_curves(res: Results, out: Path) -> Paths | None:
         b = res.finals[res.finals.run.isin(g.run) & (res.finals.metric == headline(g.task.iloc[0])[0])].baseline
         if b.notna().any():
             base[panel] = b.dropna().iloc[0]
-    return _lines(c, out, "learning_curves", lambda s: f"valid {headline(s.task.iloc[0])[0]}", False, base)
+    return _lines(c, lambda s: f"valid {headline(s.task.iloc[0])[0]}", False, base)
 
 
-def drift(res: Results, out: Path) -> Paths | None:
-    r"""‖W^H W − I‖_F against step for cells with an exact or soft constraint, a panel per task and arm."""
+def _drift(res: Results) -> plt.Figure | None:
     c = _curves(res, "model", lambda t: "unitarity_error")
     if not len(c):
         return None
     constraint = res.runs.drop_duplicates("run").set_index("run").constraint
     c = c[c.run.map(constraint).isin(["exact", "soft"])]
     c = c.assign(value=c.value.clip(lower=1e-12))
-    return _lines(c, out, "drift", lambda s: "‖W^H W − I‖_F (log)", True)
+    return _lines(c, lambda s: "‖W^H W − I‖_F (log)", True)
 
 
-def speed_by_size(res: Results, out: Path) -> Paths | None:
-    r"""Forward+backward ms per sequence against N for every cell (log-log); asv timings dashed."""
+def _speed_by_size(res: Results) -> plt.Figure | None:
     t = res.timings
     if t is None or not len(t) or t.seconds_per_sequence.notna().sum() == 0:
         return None
@@ -260,17 +247,71 @@ def speed_by_size(res: Results, out: Path) -> Paths | None:
     t["ms"] = t.seconds_per_sequence * 1e3
     t["label"] = t.cell.map(label)
     t["workload"] = [f"{s}, B={b}, T={ln}, {d}" for s, b, ln, d in zip(t.source, t.batch, t.length, t.device)]
-    colors = _colors(t.label)
+    workloads = sorted(set(t.workload), key=lambda w: (not w.startswith("compare"), w))
+    style = {w: (_STYLES[i % len(_STYLES)], _MARKERS[i % len(_MARKERS)]) for i, w in enumerate(workloads)}
+    colors = colors_for(t.label)
     with sns.axes_style("whitegrid"):
         fig, ax = plt.subplots(figsize=(7.5, 4.6))
-        sns.lineplot(data=t.drop(columns="cell").rename(columns={"label": "cell"}), x="hidden", y="ms", hue="cell",
-                     hue_order=_order(colors, t.label), style="workload", palette=colors, markers=True,
-                     errorbar="sd", ax=ax)
-        ax.set(xscale="log", yscale="log", xlabel="hidden size N", ylabel="forward+backward ms per sequence")
-        _log_ticks(ax, "x")
-        _log_ticks(ax, "y")
-        ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False, fontsize=8)
-        return _save(fig, out, "speed_by_size")
+        for (name, workload), g in t.groupby(["label", "workload"], sort=False):
+            s = g.groupby("hidden").ms.agg(["mean", "min", "max"]).sort_index()
+            ls, m = style[workload]
+            ax.errorbar(s.index.to_numpy(float), s["mean"], yerr=[s["mean"] - s["min"], s["max"] - s["mean"]],
+                        color=colors[name], ls=ls, marker=m, ms=4, lw=1.2, capsize=2, elinewidth=0.9,
+                        label=f"{name} | {workload}")
+        ax.set(xscale="log", yscale="log", xlabel="hidden size N",
+               ylabel="forward+backward ms per sequence\n(mean; bars: fastest to slowest repeat)")
+        sizes = sorted(set(t.hidden.astype(int)))
+        ax.set_xticks(sizes, [str(n) for n in sizes], minor=False)  # the sizes timed, not decades
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        log_ticks(ax, "y")
+        handles = [Line2D([], [], color=colors[n], marker="o", label=n) for n in legend_order(colors, t.label)]
+        handles += [Line2D([], [], color="0.3", ls=style[w][0], marker=style[w][1], label=w) for w in workloads]
+        ax.legend(handles=handles, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False, fontsize=8)
+        return fig
+
+
+_DRAW = {"speed_accuracy": _speed_accuracy, "params_accuracy": _params_accuracy,
+         "learning_curves": _learning_curves, "drift": _drift, "speed_by_size": _speed_by_size}
+
+
+def draw(res: Results, name: str) -> plt.Figure | None:
+    r"""The figure ``name`` (a key of :data:`FIGURES`) of ``res``, not saved; ``None`` when nothing to plot.
+    Close it with ``plt.close(fig)``.
+
+    Raises:
+        ValueError: ``name`` is not a figure's name.
+    """
+    if name not in _DRAW:
+        raise ValueError(f"expected a figure name ({', '.join(_DRAW)}), got {name!r}")
+    return _DRAW[name](res)
+
+
+def speed_accuracy(res: Results, out: Path) -> Paths | None:
+    r"""Test metric against forward+backward ms per sequence, a panel per task, Pareto fronts of the points
+    better than the baseline, bars from the fastest to the slowest timing repeat."""
+    return save(draw(res, "speed_accuracy"), Path(out), "speed_accuracy")
+
+
+def params_accuracy(res: Results, out: Path) -> Paths | None:
+    r"""Test metric against total stored parameters, a panel per task."""
+    return save(draw(res, "params_accuracy"), Path(out), "params_accuracy")
+
+
+def learning_curves(res: Results, out: Path) -> Paths | None:
+    r"""Validation metric against step, a panel per task and arm; band: ± one std over seeds; y-limits from
+    the evaluations after the first (Note [The first evaluation] of :mod:`urnn_zoo.report.axes`)."""
+    return save(draw(res, "learning_curves"), Path(out), "learning_curves")
+
+
+def drift(res: Results, out: Path) -> Paths | None:
+    r"""‖W^H W − I‖_F against step for cells with an exact or soft constraint, a panel per task and arm."""
+    return save(draw(res, "drift"), Path(out), "drift")
+
+
+def speed_by_size(res: Results, out: Path) -> Paths | None:
+    r"""Forward+backward ms per sequence against N for every cell (log-log), bars from the fastest to the
+    slowest repeat; a line style per workload (compare's timings solid, asv's dashed)."""
+    return save(draw(res, "speed_by_size"), Path(out), "speed_by_size")
 
 
 FIGURES = {"speed_accuracy": speed_accuracy, "params_accuracy": params_accuracy,

@@ -2,11 +2,12 @@ r"""Results into tidy pandas frames: run folders (``urnn-zoo train`` / ``urnn-zo
 ``urnn-zoo compare`` and asv results (:mod:`.asv`). One row per observation; the columns and dtypes, and every
 file read, are the run record's (:mod:`urnn_zoo.runs`, :mod:`urnn_zoo.runs.frames`).
 
-Frames (:class:`Results`): ``runs``, ``finals``, ``curves``, ``timings``, ``asv`` and ``skipped`` (the run
-folders and files that could not be read, each with the reason and what to do: a damaged file never stops
-a report, it is listed). Failed runs from a comparison's manifest (no summary) are rows of ``runs`` too, with
-``ok`` False and the error in ``message``; a run whose ``summary.json`` says ``running`` while its process is
-gone is ``incomplete``.
+Frames (:class:`Results`): ``runs``, ``finals``, ``curves``, ``timings``, ``asv``, ``configs`` (one row per run
+folder: every training setting of its ``config.json``, where and by which command it was made, and its
+measured wall and CPU seconds; :data:`CONFIG_COLUMNS`) and ``skipped`` (the run folders and files that could
+not be read, each with the reason and what to do: a damaged file never stops a report, it is listed). Failed
+runs from a comparison's manifest (no summary) are rows of ``runs`` too, with ``ok`` False and the error in
+``message``; a run whose ``summary.json`` says ``running`` while its process is gone is ``incomplete``.
 
 Note [Which validation value]
     ``finals``' ``valid`` rows are the run's last evaluation on the validation split (``summary["valid"]``),
@@ -27,11 +28,34 @@ from urnn_zoo.runs import (ASV_COLUMNS, CHECKPOINT_FILE, CONFIG_FILE, CURVE_COLU
                            RUN_COLUMNS, SKIPPED_COLUMNS, SUMMARY_FILE, TIMING_COLUMNS, TIMINGS_FILE,
                            RecordError, RunStatus, as_float, read_config, read_manifest, read_metrics, read_summary,
                            read_timings, typed_frame)
+from urnn_zoo.runs.environment import complete as complete_environment
 
 from .asv import asv_timings, read_asv
 
-__all__ = ["ASV_COLUMNS", "CURVE_COLUMNS", "FINAL_COLUMNS", "RUN_COLUMNS", "Results", "SKIPPED_COLUMNS",
-           "TIMING_COLUMNS", "load_results", "load_runs", "load_timings", "task_label", "variant_of"]
+__all__ = ["ASV_COLUMNS", "CONFIG_COLUMNS", "CURVE_COLUMNS", "FINAL_COLUMNS", "RUN_COLUMNS", "Results",
+           "SKIPPED_COLUMNS", "TIMING_COLUMNS", "load_results", "load_runs", "load_timings", "task_label", "variant_of"]
+
+# The ``configs`` frame: one row per run folder. Identity; the training settings of config.json's ``train``
+# (``cell_options`` and ``task_options`` as JSON with sorted keys; NA where a record has no config.json or
+# the setting is null: recurrent_lr = lr, no clip, the whole split, no early stop); its ``environment``
+# (``torch`` is its torch version); and the summary's measured ``seconds`` (wall) and ``cpu_seconds``.
+CONFIG_COLUMNS = {
+    "run": "string", "cell": "string", "variant": "string", "task": "string", "task_label": "string",
+    "hidden": "Int64", "seed": "Int64", "steps": "Int64", "batch_size": "Int64", "optimizer": "string",
+    "lr": "float64", "constrained_lr": "float64", "recurrent_lr": "float64", "alpha": "float64",
+    "penalty_weight": "float64", "clip": "float64", "eval_every": "Int64", "eval_batches": "Int64",
+    "test_batches": "Int64", "log_every": "Int64", "checkpoint_every": "Int64", "early_stop": "Int64",
+    "device": "string", "dtype": "string", "cell_options": "string", "task_options": "string",
+    "command": "string", "commit": "string", "dirty": "boolean", "generated": "string", "machine": "string",
+    "cpu": "string", "cpu_id": "string", "cpu_capability": "string", "cores": "Int64", "memory_gib": "float64",
+    "cuda": "string", "torch_threads": "Int64", "python": "string", "platform": "string", "torch": "string",
+    "seconds": "float64", "cpu_seconds": "float64",
+}
+_SETTINGS = ("steps", "batch_size", "optimizer", "lr", "constrained_lr", "recurrent_lr", "alpha", "penalty_weight",
+             "clip", "eval_every", "eval_batches", "test_batches", "log_every", "checkpoint_every", "early_stop",
+             "device", "dtype")
+_ENVIRONMENT = ("command", "commit", "dirty", "generated", "machine", "cpu", "cpu_id", "cpu_capability", "cores",
+                "memory_gib", "cuda", "torch_threads", "python", "platform")
 
 Log = Callable[[str], None]
 
@@ -47,6 +71,7 @@ class Results:
     asv: pd.DataFrame
     manifest: dict[str, Any] = field(default_factory=dict)
     skipped: pd.DataFrame = field(default_factory=lambda: typed_frame([], SKIPPED_COLUMNS))
+    configs: pd.DataFrame = field(default_factory=lambda: typed_frame([], CONFIG_COLUMNS))
 
 
 # ----------------------------------------------------------------------------------------- naming
@@ -90,8 +115,24 @@ def _run_dirs(root: Path) -> list[Path]:
     return sorted(found)
 
 
-def _run_record(folder: Path, root: Path) -> tuple[dict[str, Any], list[dict[str, Any]], pd.DataFrame]:
-    r"""The ``runs`` row, ``finals`` rows and ``metrics.csv`` frame of one run folder.
+def _config_row(record: dict[str, Any], summary: dict[str, Any], train_cfg: dict[str, Any],
+                env: dict[str, Any]) -> dict[str, Any]:
+    r"""The ``configs`` row of one run folder (:data:`CONFIG_COLUMNS`) from its runs row and record files."""
+    env = complete_environment(env) if env else {}
+    row = {key: record[key] for key in ("run", "cell", "variant", "task", "task_label", "hidden", "seed")}
+    row.update({key: train_cfg.get(key, summary.get(key)) for key in _SETTINGS})
+    for key in ("cell_options", "task_options"):
+        options = train_cfg.get(key, summary.get(key))
+        row[key] = None if options is None else json.dumps(options, sort_keys=True)
+    row.update({key: env.get(key) for key in _ENVIRONMENT})
+    row.update(torch=(env.get("versions") or {}).get("torch"), seconds=as_float(summary.get("seconds")),
+               cpu_seconds=as_float(summary.get("cpu_seconds")))
+    return row
+
+
+def _run_record(folder: Path, root: Path) -> tuple[dict[str, Any], list[dict[str, Any]], pd.DataFrame,
+                                                  dict[str, Any]]:
+    r"""The ``runs`` row, ``finals`` rows, ``metrics.csv`` frame and ``configs`` row of one run folder.
 
     Raises:
         RecordError: one of its files is damaged.
@@ -132,7 +173,7 @@ def _run_record(folder: Path, root: Path) -> tuple[dict[str, Any], list[dict[str
         for metric, value in (values or {}).items():
             finals.append({"run": name, "split": split, "metric": metric, "value": as_float(value),
                            "baseline": as_float(baseline.get(metric))})
-    return record, finals, metrics
+    return record, finals, metrics, _config_row(record, summary, train_cfg, env)
 
 
 def _manifest_records(manifest: dict[str, Any], known: dict[str, dict[str, Any]], skipped: set[str],
@@ -178,6 +219,7 @@ def _skip(skipped: list[dict[str, Any]], path: Path, exc: Exception, log: Log | 
 
 def _load_runs(root: Path, log: Log | None):
     records: dict[str, dict[str, Any]] = {}
+    configs: list[dict[str, Any]] = []
     finals: list[dict[str, Any]] = []
     curves: list[pd.DataFrame] = []
     skipped: list[dict[str, Any]] = []
@@ -185,12 +227,13 @@ def _load_runs(root: Path, log: Log | None):
     folders = _run_dirs(root) if root.is_dir() else []
     for folder in folders:
         try:
-            record, rows, metrics = _run_record(folder, root)
+            record, rows, metrics, config = _run_record(folder, root)
         except (RecordError, OSError) as exc:
             _skip(skipped, folder, exc, log)
             skipped_names.add(str(folder.relative_to(root)) if folder != root else folder.name)
             continue
         records[record["run"]] = record
+        configs.append(config)
         finals.extend(rows)
         if len(metrics):
             for key in ("run", "cell", "variant", "task", "task_label", "hidden", "seed"):
@@ -216,7 +259,7 @@ def _load_runs(root: Path, log: Log | None):
     else:
         curve_frame = typed_frame([], CURVE_COLUMNS)
     return (typed_frame(rows, RUN_COLUMNS), typed_frame(finals, FINAL_COLUMNS), curve_frame, manifest,
-            skipped)
+            skipped, typed_frame(configs, CONFIG_COLUMNS))
 
 
 def load_runs(root: str | os.PathLike[str]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, Any]]:
@@ -236,7 +279,7 @@ def load_runs(root: str | os.PathLike[str]) -> tuple[pd.DataFrame, pd.DataFrame,
         >>> runs, finals, curves, manifest = load_runs("runs/quick")          # doctest: +SKIP
         >>> runs.groupby("cell").ok.mean()                                     # doctest: +SKIP
     """
-    runs, finals, curves, manifest, _ = _load_runs(Path(root), None)
+    runs, finals, curves, manifest, _, _ = _load_runs(Path(root), None)
     return runs, finals, curves, manifest
 
 
@@ -290,13 +333,14 @@ def load_results(runs: str | os.PathLike[str] | None, asv: str | os.PathLike[str
     if runs is not None:
         if log:
             log(f"report: reading the runs under {runs}")
-        run_frame, finals, curves, manifest, bad = _load_runs(Path(runs), log)
+        run_frame, finals, curves, manifest, bad, configs = _load_runs(Path(runs), log)
         timings, bad_timings = _load_timings(Path(runs), log)
         skipped += bad + bad_timings
     else:
         run_frame, finals, curves, manifest = (typed_frame([], RUN_COLUMNS), typed_frame([], FINAL_COLUMNS),
                                                typed_frame([], CURVE_COLUMNS), {})
         timings = typed_frame([], TIMING_COLUMNS)
+        configs = typed_frame([], CONFIG_COLUMNS)
     if asv is not None and log:
         log(f"report: reading the asv results under {asv}")
     asv_frame, bad_asv = read_asv(asv)
@@ -308,4 +352,5 @@ def load_results(runs: str | os.PathLike[str] | None, asv: str | os.PathLike[str
     if log:
         log(f"report: {run_frame.run.nunique()} runs, {len(timings)} timings, {len(asv_frame)} asv values"
             + (f"; {len(skipped)} skipped" if skipped else ""))
-    return Results(run_frame, finals, curves, timings, asv_frame, manifest, typed_frame(skipped, SKIPPED_COLUMNS))
+    return Results(run_frame, finals, curves, timings, asv_frame, manifest, typed_frame(skipped, SKIPPED_COLUMNS),
+                   configs)

@@ -46,8 +46,10 @@ class LoopState:
 
     Attributes:
         step: optimizer steps done. seconds: wall seconds of the run (resumes included).
-        train_seconds: seconds spent in training steps. acc_loss, acc_n: sum and count of training losses
-            since the last ``train`` row. recent_loss: the last ``train`` row's value.
+        train_seconds: seconds spent in training steps. cpu_seconds: CPU seconds of the processes that trained
+            the run (``time.process_time``, every thread; resumes included; 0 in checkpoints made before it).
+        acc_loss, acc_n: sum and count of training losses since the last ``train`` row. recent_loss: the last
+            ``train`` row's value.
         best, best_step, bad: best validation value of the task's first metric, its step, evaluations since.
         valid: the last validation metrics. unitarity: the last unitarity error.
         initial: the validation metrics of the untrained model (step 0).
@@ -56,6 +58,7 @@ class LoopState:
     step: int = 0
     seconds: float = 0.0
     train_seconds: float = 0.0
+    cpu_seconds: float = 0.0
     acc_loss: float = 0.0
     acc_n: int = 0
     recent_loss: float = math.nan

@@ -1,7 +1,9 @@
 r"""``compare.json``: the manifest of a comparison, written by :mod:`urnn_zoo.compare` in its output folder.
 
-Schema 1 keys: ``schema``, ``preset``, ``description``, ``started``, ``finished`` (``null`` while it runs or
-when it was interrupted), ``interrupted`` (whether Ctrl-C stopped it), ``cells``, ``tasks``, ``seeds``,
+Schema 1 keys: ``schema``, ``command`` (the command line that made it, ``urnn-zoo compare ...``; ``null`` from
+Python, and in manifests written before it was recorded), ``preset``, ``description``, ``started``,
+``finished`` (``null`` while it runs or when it was interrupted), ``interrupted`` (whether Ctrl-C stopped it),
+``cells``, ``tasks``, ``seeds``,
 ``device``, ``jobs``, ``timing`` (the timing workload: ``batch``, ``length``, ``input_size``, ``repeats``,
 ``hidden``, ``threads``, ``file``; and its cost), ``seconds``, ``cpu_seconds`` and ``runs``: one entry per
 run folder with the run's spec (``name``/``run``, ``cell``, ``task``, ``task_options``, ``hidden``, ``seed``,
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import write_json
+from .environment import invoked_command
 from .errors import RecordError
 from .jsonfile import read_json_record
 from .status import RunStatus, TextEnum
@@ -45,8 +48,13 @@ _REMEDY = "run the same `urnn-zoo compare` again to rewrite it (its finished run
 
 
 def write_manifest(folder: str | os.PathLike[str], manifest: dict[str, Any]) -> None:
-    r"""Write ``folder/compare.json`` atomically (schema :data:`MANIFEST_SCHEMA`)."""
-    write_json(Path(folder) / MANIFEST_FILE, {"schema": MANIFEST_SCHEMA, **manifest})
+    r"""Write ``folder/compare.json`` atomically (schema :data:`MANIFEST_SCHEMA`).
+
+    A ``manifest`` without ``command`` gets the command line this process runs under
+    (:func:`urnn_zoo.runs.environment.invoked_command`, ``None`` from Python), in the dict too, so the
+    comparison's every rewrite and its returned manifest say the same."""
+    manifest.setdefault("command", invoked_command())
+    write_json(Path(folder) / MANIFEST_FILE, {"schema": MANIFEST_SCHEMA, "command": manifest["command"], **manifest})
 
 
 def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -72,4 +80,5 @@ def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
             raise RecordError(path, f"run {entry['run']!r}: {exc}", _REMEDY) from None
     manifest["schema"] = MANIFEST_SCHEMA
     manifest.setdefault("interrupted", False)
+    manifest.setdefault("command", None)
     return manifest
