@@ -166,12 +166,13 @@ def machine_text(entry: dict[str, Any]) -> str:
     return f"{cpu}{f' ({detail})' if detail else ''}, {cores}, {memory}, CUDA: {entry.get('cuda') or 'unknown'}"
 
 
-def _seconds(value: Any) -> str:
-    return "not recorded" if value is None else f"{float(value):.1f}"
+def _seconds(value: Any, unit: str) -> str:
+    return f"{unit} not recorded" if value is None else f"{float(value):.1f} {unit}"
 
 
 def _made_by(command: str | None) -> str:
-    return f"by `{command}`" if command else "from Python (no command line)"
+    # a record without a command was made from Python, or by a version that did not record commands yet
+    return f"by `{command}`" if command else "with no command recorded (from Python, or before commands were recorded)"
 
 
 def _checkout(env: dict[str, Any]) -> str:
@@ -229,7 +230,7 @@ def _run_items(runs: dict[str, Any]) -> list[str]:
         shown = "; ".join(f"`{c}`" for c in commands[:COMMANDS_SHOWN])
         more = (f" and {len(commands) - COMMANDS_SHOWN} more (every run's command is in the Settings table)"
                 if len(commands) > COMMANDS_SHOWN else "")
-        without = f"; {runs['without_command']} of the {n} run folders made from Python (no command line)" \
+        without = f"; {runs['without_command']} of the {n} run folders with no command recorded" \
             if runs["without_command"] else ""
         items.append(f"Commands that made the runs: {shown}{more}{without}.")
     else:
@@ -259,8 +260,8 @@ def _comparison_item(c: dict[str, Any]) -> str:
              f"finished {c['finished']}" if c.get("finished") else "not finished")
     timing = ""
     if c.get("timing_seconds") is not None:
-        timing = (f"; of which timing the cells {_seconds(c['timing_seconds'])} s wall, "
-                  f"{_seconds(c.get('timing_cpu_seconds'))} CPU seconds")
+        timing = (f"; of which timing the cells {_seconds(c['timing_seconds'], 's wall')}, "
+                  f"{_seconds(c.get('timing_cpu_seconds'), 'CPU seconds')}")
     return (f"Comparison (preset {c.get('preset')}, {c.get('jobs')} process(es) on {c.get('device')}) made "
             f"{_made_by(c.get('command'))}: started {c.get('started')}, {state}; measured "
-            f"{_seconds(c.get('seconds'))} s wall, {_seconds(c.get('cpu_seconds'))} CPU seconds{timing}.")
+            f"{_seconds(c.get('seconds'), 's wall')}, {_seconds(c.get('cpu_seconds'), 'CPU seconds')}{timing}.")
