@@ -131,8 +131,8 @@ _PAPER_TRAIN = dict(batch_size=50, eval_every=500, eval_batches=50, test_batches
 _REPRODUCE_COPY = dict(batch_size=20, eval_every=100, eval_batches=10, test_batches=100, log_every=20)
 _KRU_2X2_T1000 = CellSettings(
     options={"factors": [2] * 7}, train={"recurrent_lr": 1e-5},
-    why="the paper's 2x2 factors (56 recurrent reals); factors at lr 1e-5 (at 1e-3 or 1e-4 KRU stays at the "
-        "baseline)")
+    why="the paper's 2x2 factors (56 recurrent reals); factors at lr 1e-5 (with the factors at 1e-3, or everything "
+        "at 1e-4, KRU stays at the baseline)")
 _RCURNN_470 = CellSettings(
     paper_hidden=470, paper_steps=600,
     why="the FC-uRNN paper's RC-uRNN size; about 5 s a step at T = 1000 on one core (FFTs of 470 points), so "
