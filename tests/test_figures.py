@@ -236,6 +236,22 @@ def test_learning_curve_limits_hold_the_seed_bands(figure):
     assert lo < 0.2 - half and 0.2 + half < hi < 1.0
 
 
+def test_a_log_panels_seed_band_is_the_range_over_the_seeds(figure):
+    r"""Two seeds of a solved copy run at 1e-6 and 1e-4 (a log panel): mean − std is below 0, so the band is the
+    range over the seeds, [1e-6, 1e-4] at that step, and the limits hold it."""
+    res = _results([_copy("kru", 1e-6, 1.0, seed=0), _copy("kru", 1e-4, 1.0, seed=1)],
+                   curves=[(0, [(0, 2.0), (10, 1e-6)]), (1, [(0, 2.0), (10, 1e-4)])])
+    ax = _panel(figure(res, "learning_curves"), f"{COPY}, N=8")
+    assert ax.get_yscale() == "log"
+    (band,) = [c for c in ax.collections if not isinstance(c, PathCollection)]
+    ys = np.concatenate([path.vertices[:, 1] for path in band.get_paths()])
+    xs = np.concatenate([path.vertices[:, 0] for path in band.get_paths()])
+    at_10 = ys[np.isclose(xs, 10)]
+    assert math.isclose(at_10.min(), 1e-6, rel_tol=1e-9) and math.isclose(at_10.max(), 1e-4, rel_tol=1e-9)
+    lo, hi = ax.get_ylim()
+    assert lo < 1e-6 and hi > 0.0204
+
+
 def test_learning_curve_first_evaluation_is_per_run():
     curves = pd.DataFrame({"run": ["a", "a", "a", "b", "b", "c"], "step": [0, 5, 10, 5, 10, 7],
                            "value": [9.0, 1.0, 2.0, 8.0, 3.0, 4.0]})

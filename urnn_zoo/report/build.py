@@ -43,7 +43,8 @@ FIGURE_CAPTIONS = {
                        "or diverged; red line: the memoryless baseline. A metric axis is logarithmic where its "
                        "values span more than two decades.",
     "learning_curves": "Learning curves: the headline validation metric against optimizer steps, per task and "
-                       "arm; lines are means over seeds, bands ± one standard deviation (no band with one seed). "
+                       "arm; lines are means over seeds, bands ± one standard deviation on a linear axis and the "
+                       "range over the seeds on a log axis (no band with one seed). "
                        "The y-axis is set by the evaluations after each run's first (the untrained model's value "
                        "can lie far above and is clipped), and is logarithmic where they span more than two "
                        "decades.",

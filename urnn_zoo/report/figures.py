@@ -184,7 +184,8 @@ def _curves(res: Results, split: str, metric_of) -> pd.DataFrame:
 
 
 def _lines(c: pd.DataFrame, ylabel, log: bool, hlines=None) -> plt.Figure | None:
-    r"""A panel per ``c.panel``: mean ± std over seeds per cell. ``log``: a log y axis; otherwise the axis
+    r"""A panel per ``c.panel``: the mean over seeds per cell, with a band of ± one std (linear axis) or the
+    range over the seeds (log axis). ``log``: a log y axis; otherwise the axis
     follows Note [Log-scale metric axes] and its limits Note [The first evaluation] (:mod:`.axes`)."""
     if not len(c):
         return None
@@ -194,19 +195,23 @@ def _lines(c: pd.DataFrame, ylabel, log: bool, hlines=None) -> plt.Figure | None
         fig, axes = grid(len(panels))
         for ax, panel in zip(axes, panels):
             sel = c[c.panel == panel]
-            sns.lineplot(data=sel.drop(columns="cell").rename(columns={"label": "cell"}), x="step", y="value",
-                         hue="cell", hue_order=legend_order(colors, c.label), palette=colors, errorbar="sd",
-                         estimator="mean", ax=ax)
             base = (hlines or {}).get(panel, math.nan)
-            if math.isfinite(base):
-                ax.axhline(base, **_BASELINE, label="memoryless baseline")
             scale = "log" if log and (sel.value > 0).all() else "linear"
             if not log:
                 later = after_first_evaluation(sel)
                 scale = metric_scale([*later.value, base], headline(sel.task.iloc[0])[1])
+            # Note [Seed bands]: ± one standard deviation on a linear axis; on a log axis the range over the seeds
+            # (mean − sd falls below 0 where seeds differ by a factor, and a log axis cannot show it)
+            errorbar = ("pi", 100) if scale == "log" else "sd"
+            sns.lineplot(data=sel.drop(columns="cell").rename(columns={"label": "cell"}), x="step", y="value",
+                         hue="cell", hue_order=legend_order(colors, c.label), palette=colors, errorbar=errorbar,
+                         estimator="mean", ax=ax)
+            if math.isfinite(base):
+                ax.axhline(base, **_BASELINE, label="memoryless baseline")
+            if not log:
                 band = later.groupby(["label", "step"]).value.agg(["mean", "std"]).dropna()  # seaborn's "sd" band
-                ends = [*(band["mean"] - band["std"]), *(band["mean"] + band["std"])]
-                shown = [*later.value, base, *(v for v in ends if scale == "linear" or v > 0)]
+                ends = [*(band["mean"] - band["std"]), *(band["mean"] + band["std"])] if scale == "linear" else []
+                shown = [*later.value, base, *ends]
                 if np.isfinite(np.asarray(shown, dtype=float)).any():
                     ax.set_ylim(*padded_limits(shown, scale))
             ax.set_yscale(scale)
