@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import urnn_zoo as uz
 from urnn_zoo.compare import Preset, TaskPlan, compare
@@ -321,3 +323,19 @@ def test_cli_parser(tmp_path, capsys):
         assert exit_.value.code == 2
         assert "expected" in capsys.readouterr().err
     assert not (tmp_path / "r2").exists()
+
+
+@given(columns=st.lists(st.tuples(st.booleans(), st.lists(st.sampled_from(["–", ""]), max_size=2)), min_size=1,
+                        max_size=5), numbers=st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=1, max_size=4),
+       words=st.lists(st.text("abcxyz ()", min_size=1).filter(lambda w: w.strip()), min_size=1, max_size=4))
+def test_tables_align_number_columns_right_and_text_columns_left(columns, numbers, words):
+    width = max(len(numbers), len(words)) + 2
+    data = {}
+    for i, (numeric, blanks) in enumerate(columns):  # a column of numbers or of words, with "–" or blanks
+        values = [f"{v:.4g}" for v in numbers] if numeric else [w.strip() for w in words]
+        data[f"c{i}"] = (values + blanks + ["–"] * width)[:width]
+    frame = pd.DataFrame(data)
+    rule = to_markdown(frame).splitlines()[1].strip("|").split("|")
+    assert rule == ["---:" if numeric else "---" for numeric, _ in columns]
+    spec = re.search(r"\\begin\{tabular\}\{(\w+)\}", to_latex(frame, "c", "tab:c")).group(1)
+    assert spec == "".join("r" if numeric else "l" for numeric, _ in columns)

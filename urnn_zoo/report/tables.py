@@ -18,6 +18,7 @@ Example::
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import numpy as np
@@ -28,7 +29,7 @@ from urnn_zoo.runs import RunStatus
 from .bibtex import label
 from .load import Results
 
-__all__ = ["HEADLINE", "arms_of", "coverage", "failures", "formatted", "headline", "paper_table",
+__all__ = ["HEADLINE", "arms_of", "coverage", "failures", "formatted", "headline", "numeric_columns", "paper_table",
            "speed_of", "tables_note", "tasks_of", "timing_table", "to_latex", "to_markdown"]
 
 # The metric each task's figures plot and whether higher is better (the tables show every metric).
@@ -209,10 +210,25 @@ def _escape_md(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
+def numeric_columns(text: pd.DataFrame) -> list[bool]:
+    r"""Whether each column of a frame of strings holds numbers (every entry but ``–`` and blanks starts like
+    one: a digit, a sign or a point), which tables align right; text columns align left.
+
+    Example:
+        >>> numeric_columns(pd.DataFrame({"cell": ["kru"], "N": ["128"], "loss": ["2.1e-06 ± 3e-07 (n=2)"]}))
+        [False, True, True]
+    """
+    def looks_numeric(value: str) -> bool:
+        return bool(re.match(r"^[-+−]?(\d|\.\d)", value))
+
+    return [all(looks_numeric(v) for v in text[c].astype(str) if v.strip() not in ("", "–")) and
+            any(v.strip() not in ("", "–") for v in text[c].astype(str)) for c in text.columns]
+
+
 def to_markdown(text: pd.DataFrame) -> str:
-    r"""A GitHub-flavoured Markdown table of a frame of strings."""
+    r"""A GitHub-flavoured Markdown table of a frame of strings (number columns aligned right)."""
     header = "| " + " | ".join(_escape_md(c) for c in text.columns) + " |"
-    rule = "|" + "|".join("---" if i == 0 else "---:" for i in range(len(text.columns))) + "|"
+    rule = "|" + "|".join("---:" if numeric else "---" for numeric in numeric_columns(text)) + "|"
     rows = ["| " + " | ".join(_escape_md(v) for v in row) + " |" for row in text.astype(str).itertuples(index=False)]
     return "\n".join([header, rule, *rows]) + "\n"
 
@@ -228,7 +244,7 @@ def _escape_tex(text: Any) -> str:
 
 def to_latex(text: pd.DataFrame, caption: str, label_: str) -> str:
     r"""A booktabs LaTeX table (``table`` float, caption, label) of a frame of strings."""
-    cols = "l" + "r" * (len(text.columns) - 1)
+    cols = "".join("r" if numeric else "l" for numeric in numeric_columns(text))
     lines = [r"\begin{table}[t]", r"\centering", r"\small", rf"\caption{{{_escape_tex(caption)}}}",
              rf"\label{{{label_}}}", rf"\begin{{tabular}}{{{cols}}}", r"\toprule",
              " & ".join(_escape_tex(c) for c in text.columns) + r" \\", r"\midrule"]
