@@ -311,6 +311,12 @@ BAD_OPTION_VALUES = {
     "complex_factors": not_bool, "complex_weights": not_bool, "learn_initial_state": not_bool,
     "eps": st.one_of(st.floats(max_value=-1e-6), not_number),
     "forget_bias": not_number,
+    "t_decay_ratio": st.one_of(st.floats(max_value=-1e-9), not_number),
+    "r_min": st.one_of(st.floats(max_value=-1e-9), st.floats(min_value=1.0), not_number),
+    "r_max": st.one_of(st.floats(max_value=-1e-9), st.floats(min_value=1.0, exclude_min=True), not_number),
+    "max_phase": st.one_of(st.floats(max_value=0.0), st.floats(min_value=2 * math.pi, exclude_min=True), not_number),
+    "block": not_choice,
+    "block_size": st.one_of(ints, not_int),  # refused without block="glu"
     **dict.fromkeys(("init", "strategy", "activation", "map", "parametrization", "method", "nonlinearity"),
                     not_choice),
 }

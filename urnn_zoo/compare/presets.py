@@ -13,7 +13,7 @@ Presets:
 - ``quick``: every cell on copy (T = 50), adding (T = 50), sMNIST on the 8x8 digits (64 steps) and the char LM
   on 100-character windows, N = 64, one seed, a few hundred steps; equal budgets on copy (≈ 6.5K, the size of
   Arjovsky et al.'s copy models) and 8x8 sMNIST (≈ 16K, the smallest expRNN/scoRNN MNIST models); timings at
-  N = 128 and 512 (B = 32, T = 100). About 5 minutes on 2 idle CPU cores (about 540 CPU seconds).
+  N = 128 and 512 (B = 32, T = 100). About 5–6 minutes on 2 idle CPU cores.
 - ``reproduce``: the KRU paper's claims (Figure 1 so far: copy at T = 1000) at the paper's lengths on a
   2-core CPU, two seeds, with the settings that reproduce them (Note [The reproduce preset's settings]); its
   record is published in ``results/reproduce``.
@@ -158,8 +158,7 @@ PRESETS: dict[str, Preset] = {
                         budgets=(16000,)),
                TaskPlan("charlm", {"window": 100}, steps=200, train=_QUICK_TRAIN, hidden=(64,))),
         seeds=(0,), timing_hidden=(128, 512),
-        description="every cell on copy, adding, 8x8 sMNIST and the char LM; about 5 minutes on 2 idle CPU cores "
-                    "(about 540 CPU seconds)",
+        description="every cell on copy, adding, 8x8 sMNIST and the char LM; about 5-6 minutes on 2 idle CPU cores",
     ),
     "paper": Preset(
         name="paper",

@@ -129,6 +129,32 @@ BIBTEX: dict[str, str] = {
   eprint    = {1707.09520},
   archivePrefix = {arXiv}
 }""",
+    "orvieto2023resurrecting": r"""@inproceedings{orvieto2023resurrecting,
+  title     = {Resurrecting Recurrent Neural Networks for Long Sequences},
+  author    = {Orvieto, Antonio and Smith, Samuel L. and Gu, Albert and Fernando, Anushan and Gulcehre, Caglar and
+               Pascanu, Razvan and De, Soham},
+  booktitle = {Proceedings of the 40th International Conference on Machine Learning},
+  series    = {Proceedings of Machine Learning Research},
+  volume    = {202},
+  pages     = {26670--26698},
+  year      = {2023},
+  publisher = {PMLR},
+  url       = {https://proceedings.mlr.press/v202/orvieto23a.html},
+  eprint    = {2303.06349},
+  archivePrefix = {arXiv}
+}""",
+    "kerg2019nonnormal": r"""@inproceedings{kerg2019nonnormal,
+  title     = {Non-normal Recurrent Neural Network ({nnRNN}): learning long time dependencies while improving
+               expressivity with transient dynamics},
+  author    = {Kerg, Giancarlo and Goyette, Kyle and Puelma Touzel, Maximilian and Gidel, Gauthier and
+               Vorontsov, Eugene and Bengio, Yoshua and Lajoie, Guillaume},
+  booktitle = {Advances in Neural Information Processing Systems 32 (NeurIPS 2019)},
+  pages     = {13613--13623},
+  year      = {2019},
+  url       = {https://proceedings.neurips.cc/paper/2019/hash/9d7099d87947faa8d07a272dd6954b80-Abstract.html},
+  eprint    = {1905.12080},
+  archivePrefix = {arXiv}
+}""",
     "hochreiter1997lstm": r"""@article{hochreiter1997lstm,
   title     = {Long Short-Term Memory},
   author    = {Hochreiter, Sepp and Schmidhuber, J{\"u}rgen},
@@ -161,6 +187,8 @@ FAMILIES: dict[str, Family] = {
     "ornn": Family("oRNN", ("mhammedi2017orthogonal",)),
     "exprnn": Family("expRNN", ("lezcano2019cheap",)),
     "scornn": Family("scoRNN", ("helfrich2018scornn",)),
+    "nnrnn": Family("nnRNN", ("kerg2019nonnormal",)),
+    "lru": Family("LRU", ("orvieto2023resurrecting",)),
     "lstm": Family("LSTM", ("hochreiter1997lstm",)),
     "rnn": Family("RNN", ("elman1990finding",)),
 }
