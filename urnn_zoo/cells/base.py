@@ -34,7 +34,8 @@ from urnn_zoo.cells.contract import (  # noqa: F401
 from urnn_zoo.cells.precision import PRECISIONS, _keep_complex, complex_dtype_of, real_dtype_of  # noqa: F401
 from urnn_zoo.cells.registry import _load_families, cell_class, cell_names, cell_options, make_cell  # noqa: F401
 from urnn_zoo.cells.sequence import SequenceModel
-from urnn_zoo.cells.shared import SKEW_INITS, ComplexInput, DenseStepCell, frobenius_unitarity_error, skew_init  # noqa: F401
+from urnn_zoo.cells.shared import (SKEW_INITS, ComplexInput, DenseStepCell, frobenius_unitarity_error,  # noqa: F401
+                                   skew_init, skew_of)
 from urnn_zoo.engine.recurrence import DenseMap, LinearMap, fused_recurrence  # noqa: F401
 
 __all__ = [

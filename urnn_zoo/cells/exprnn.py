@@ -13,7 +13,7 @@ from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
 from urnn_zoo.activations import ModReLU
-from urnn_zoo.cells.base import SKEW_INITS as INITS, DenseStepCell, skew_init
+from urnn_zoo.cells.base import SKEW_INITS as INITS, DenseStepCell, skew_init, skew_of
 from urnn_zoo.linalg import expm  # re-exported: the zoo's one accurate matrix exponential
 
 __all__ = ["ExpRNN", "expm", "cayley_map", "MAPS"]
@@ -138,8 +138,7 @@ class ExpRNN(DenseStepCell):
 
     def skew(self) -> Tensor:
         r"""The generator A = triu(R, 1) − triu(R, 1)ᵀ."""
-        upper = self.raw_skew.triu(1)
-        return upper - upper.mT
+        return skew_of(self.raw_skew)
 
     def prepare(self) -> Tensor:
         return self.recurrent_kernel.weight  # B_row = base·φ(A), read once (Note [expRNN orientation])

@@ -16,7 +16,7 @@ from torch import Tensor, nn
 from urnn_zoo.activations import ModReLU
 from urnn_zoo.arguments import check, nonnegative_float
 from urnn_zoo.cells.base import (SKEW_INITS, DenseStepCell, InadmissibleSizeError, frobenius_unitarity_error,
-                                 skew_init)
+                                 skew_init, skew_of)
 from urnn_zoo.linalg import expm
 
 __all__ = ["NnRNN", "rotation_blocks"]
@@ -168,8 +168,7 @@ class NnRNN(DenseStepCell):
     # ----------------------------------------------------------------- the Schur form
     def skew(self) -> Tensor:
         r"""P's generator A = S − Sᵀ, S the strictly upper part of ``raw_basis``."""
-        upper = self.raw_basis.triu(1)
-        return upper - upper.mT
+        return skew_of(self.raw_basis)
 
     def basis(self) -> Tensor:
         r"""The orthogonal P = expm(A) (the original's ``_B``), through the zoo's :func:`urnn_zoo.linalg.expm`."""

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from urnn_zoo.activations import ModReLU
-from urnn_zoo.cells.base import DenseStepCell, skew_init
+from urnn_zoo.cells.base import DenseStepCell, skew_init, skew_of
 from urnn_zoo.cells.contract import check_count
 
 __all__ = ["ScoRNN", "scaled_cayley", "scaling_diagonal"]
@@ -121,8 +121,7 @@ class ScoRNN(DenseStepCell):
 
     def skew(self) -> Tensor:
         r"""A = S − Sᵀ with S the strictly upper part of the free parameter."""
-        upper = self.raw_skew.triu(1)
-        return upper - upper.mT
+        return skew_of(self.raw_skew)
 
     def row_matrix(self) -> Tensor:
         r"""W_row = (I + A)⁻¹(I − A)·D, the matrix the original multiplies its row-vector state by."""

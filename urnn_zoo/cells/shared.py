@@ -14,10 +14,23 @@ from urnn_zoo.cells.precision import _keep_complex, complex_dtype_of
 from urnn_zoo.cells.unitarity import frobenius_unitarity_error  # re-exported: shared by the dense families
 from urnn_zoo.engine.recurrence import DenseMap, LinearMap
 
-__all__ = ["ComplexInput", "DenseStepCell", "skew_init", "SKEW_INITS", "frobenius_unitarity_error"]
+__all__ = ["ComplexInput", "DenseStepCell", "skew_init", "skew_of", "SKEW_INITS", "frobenius_unitarity_error"]
 
 
 SKEW_INITS = ("henaff", "cayley")
+
+
+def skew_of(raw: Tensor) -> Tensor:
+    r"""The skew-symmetric A = S − Sᵀ, S the strictly upper part of the free (…, n, n) ``raw``: the generator of
+    expRNN's and nnRNN's P = expm(A) and of scoRNN's Cayley map (only the strictly upper entries are learned).
+
+    Example:
+        >>> a = skew_of(torch.arange(9.0).view(3, 3))
+        >>> torch.equal(a, -a.mT), a[0, 1].item(), a[1, 0].item()
+        (True, 1.0, -1.0)
+    """
+    upper = raw.triu(1)
+    return upper - upper.mT
 
 
 def skew_init(n: int, init: str = "henaff", generator: torch.Generator | None = None) -> Tensor:
