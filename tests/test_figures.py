@@ -355,3 +355,17 @@ def test_real_runs_diverged_point_is_hollow_and_labelled(tmp_path, figure):
 def test_draw_names_the_figures_it_knows():
     with pytest.raises(ValueError, match=r"expected a figure name \(speed_accuracy, .*\), got 'speed'"):
         draw(_results([]), "speed")
+
+
+def test_a_cells_only_variant_keeps_the_cells_colour_and_colours_stay_distinct():
+    from urnn_zoo.report.axes import colors_for, palette
+    from urnn_zoo.report.bibtex import label
+
+    base = palette()
+    kru, fc, rc = label("kru"), label("fcurnn"), label("rcurnn")
+    shown = [f"{kru} [factors=[2, 2]]", f"{fc} [parametrization=none]", rc, label("lstm")]
+    colors = colors_for(shown)
+    assert colors[shown[0]] == base[kru] and colors[shown[1]] == base[fc]
+    assert len({colors[name] for name in shown}) == len(shown)  # no two lines share a colour
+    both = colors_for([kru, f"{kru} [factors=[2, 2]]", f"{kru} [init='identity']"])  # the cell shown too
+    assert len({both[name] for name in both if name.startswith(kru)}) == 3

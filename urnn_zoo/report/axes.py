@@ -180,10 +180,20 @@ def palette() -> dict[str, tuple]:
 
 
 def colors_for(labels) -> dict[str, tuple]:
-    r""":func:`palette` with a colour for every other label in ``labels`` (an unregistered cell, a variant)."""
+    r""":func:`palette` with a colour for every other label in ``labels``: a cell's only variant shown (its cell
+    not shown) takes the cell's colour, any other label (an unregistered cell, a second variant) one of its own."""
     base = palette()
-    extra = sns.color_palette("husl", max(1, len(set(labels) - set(base))))
-    for i, name in enumerate(sorted(set(labels) - set(base))):
+    present = set(labels)
+    others = sorted(present - set(base))
+    # a cell's one variant (``kru (KRU) [factors=...]``) keeps its cell's colour when the cell itself is not shown
+    cell_of = {name: next((c for c in base if name.startswith(c + " [")), None) for name in others}
+    shown_cells = [cell_of[n] for n in others if cell_of[n] is not None]
+    own = {n: base[cell_of[n]] for n in others
+           if cell_of[n] is not None and cell_of[n] not in present and shown_cells.count(cell_of[n]) == 1}
+    rest = [n for n in others if n not in own]
+    extra = sns.color_palette("husl", max(1, len(rest)))
+    base.update(own)
+    for i, name in enumerate(rest):
         base[name] = extra[i]
     return base
 
