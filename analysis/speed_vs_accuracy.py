@@ -55,7 +55,7 @@ else:
     print("no finished runs: nothing to compare")
 
 # %% [markdown]
-# ## The Pareto front of each task and arm
+# ## The Pareto front of each task and arm (through the points better than the memoryless baseline)
 
 # %%
 fronts = []
@@ -64,8 +64,12 @@ for (task_label, arm), g in points.groupby(["task_label", "arm"]) if len(points)
     if not len(g):
         continue
     _, higher = headline(g.task.iloc[0])
-    idx = pareto_front(g.ms.to_numpy(float), g.value.to_numpy(float), higher)
+    baseline = g.baseline.dropna()  # only points better than the memoryless baseline are on a front
+    idx = pareto_front(g.ms.to_numpy(float), g.value.to_numpy(float), higher,
+                       baseline.iloc[0] if len(baseline) else None)
     fronts.append(g.iloc[idx].assign(rank=range(1, len(idx) + 1)))
+fronts = [f for f in fronts if len(f)]
+print(f"{len(fronts)} Pareto front(s) through points better than the memoryless baseline")
 front = pd.concat(fronts) if fronts else pd.DataFrame()
 if len(front):
     print(front[["task_label", "arm", "rank", "label", "hidden", "ms", "metric", "value"]].to_string(index=False))

@@ -48,7 +48,9 @@ def test_notebooks_run_headless_as_plain_python(runs, tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     out = done.stdout
-    assert "3 runs from" in out and "rank" in out  # speed_vs_accuracy: points and Pareto front
+    assert "3 runs from" in out and "Pareto front(s) through points better than" in out  # speed_vs_accuracy
+    fronts = int(out.split(" Pareto front(s)")[0].rsplit("\n", 1)[-1])
+    assert ("rank" in out) == (fronts > 0)  # a front is listed, ranked, exactly when one exists
     assert "kru (KRU)" in out and "11,858" in out and "120,217" in out  # paper_tables: tables and template
     assert "fcurnn" in out and "growth" in out  # drift: per-run errors
     for figure in ("speed_accuracy.png", "drift.png"):
