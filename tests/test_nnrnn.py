@@ -172,20 +172,20 @@ def original_training_steps(prm, x, steps, lr, lr_orth, alpha, alam, t_decay):
 
 @settings()
 @given(n=st.sampled_from([4, 6]), seed=seeds, delta=st.sampled_from([1e-4, 0.1, 1.0]),
-       ratio=st.sampled_from([0.0, 0.01, 0.5]))
-def test_training_steps_are_the_originals_when_p_and_the_rest_share_a_rate(n, seed, delta, ratio):
-    # The zoo's trainer, for a soft cell with recurrent_lr=None: one RMSprop over every parameter at lr, the
-    # objective loss + penalty_weight·penalty(). The original with lr_orth = lr must take the same steps.
+       ratio=st.sampled_from([0.0, 0.01, 0.5]), lr_orth=st.sampled_from([1e-3, 1e-5]))
+def test_training_steps_are_the_originals_with_its_two_rates(n, seed, delta, ratio, lr_orth):
+    # The zoo's trainer: A (constrained_parameters()) at constrained_lr = the original's lr_orth, everything else at
+    # lr (recurrent_lr=None), the objective loss + penalty_weight·penalty(). The original must take the same steps.
     lr, alpha, steps = 1e-3, 0.99, 3
     prm = draw_parameters(n, seed)
     x = torch.from_numpy(np.random.default_rng(seed + 1).normal(size=(4, 2, N_IN)))
-    expected = original_training_steps(prm, x, steps, lr, lr, alpha, alam=delta, t_decay=delta * ratio)
+    expected = original_training_steps(prm, x, steps, lr, lr_orth, alpha, alam=delta, t_decay=delta * ratio)
 
     cell = load(build(n, t_decay_ratio=ratio), prm)
     model = uz.SequenceModel(cell, 1)
-    opt, cayley = _make_optimizers(model, dict(optimizer="rmsprop", lr=lr, constrained_lr=1e-7, recurrent_lr=None,
-                                               alpha=alpha))
-    assert cayley is None and [g["lr"] for g in opt.param_groups] == [lr]
+    opt, cayley = _make_optimizers(model, dict(optimizer="rmsprop", lr=lr, constrained_lr=lr_orth,
+                                               recurrent_lr=None, alpha=alpha))
+    assert cayley is None and sorted(g["lr"] for g in opt.param_groups) == sorted([lr, lr_orth])
     for _ in range(steps):
         opt.zero_grad()
         (cell(x)[0].pow(2).sum() + delta * cell.penalty()).backward()
@@ -202,16 +202,16 @@ def test_training_steps_are_the_originals_when_p_and_the_rest_share_a_rate(n, se
         torch.testing.assert_close(mine, value, rtol=0, atol=1e-9, msg=lambda m: f"{key}: {m}")
 
 
-def test_a_recurrent_rate_moves_every_recurrent_parameter_together():
-    # What the trainer can and cannot express (Note [nnRNN's penalty and learning rates]): recurrent_lr is one rate
-    # for A, θ, γ and T; the original's lr_orth for A alone has no setting.
+def test_the_basis_trains_at_its_own_rate_as_the_originals_lr_orth():
+    # Note [nnRNN's penalty and learning rates]: A at constrained_lr (lr_orth), θ, γ, T at recurrent_lr, the rest lr.
     model = uz.SequenceModel(build(4), 1)
     opt, _ = _make_optimizers(model, dict(optimizer="rmsprop", lr=1e-3, constrained_lr=1e-7, recurrent_lr=1e-5,
                                           alpha=0.99))
     by_lr = {g["lr"]: {id(p) for p in g["params"]} for g in opt.param_groups}
     cell = model.cell
-    assert by_lr[1e-5] == {id(p) for p in (cell.raw_basis, cell.theta, cell.gamma, cell.raw_upper)}
-    assert by_lr[1e-3] == {id(p) for p in model.parameters()} - by_lr[1e-5]
+    assert by_lr[1e-7] == {id(cell.raw_basis)}
+    assert by_lr[1e-5] == {id(p) for p in (cell.theta, cell.gamma, cell.raw_upper)}
+    assert by_lr[1e-3] == {id(p) for p in model.parameters()} - by_lr[1e-5] - by_lr[1e-7]
 
 
 # ----------------------------------------------------------------------------- the Schur form

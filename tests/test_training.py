@@ -21,6 +21,7 @@ from urnn_zoo.training import (
 )
 from urnn_zoo.runs import load_checkpoint
 from urnn_zoo.tasks.base import make_task
+from urnn_zoo.cells.base import cell_names
 
 QUIET = dict(progress="none")
 
@@ -263,3 +264,18 @@ def test_a_run_that_failed_before_its_first_checkpoint_does_not_block_a_rerun(tm
     monkeypatch.undo()
     result = train("rnn", "adding", **kwargs)  # no --force needed: there was nothing to keep
     assert result.summary["status"] == "finished"
+
+
+@pytest.mark.parametrize("name", cell_names())
+def test_constrained_parameters_are_recurrent_and_all_of_an_exact_cells(name):
+    import urnn_zoo as uz
+
+    cell = uz.make_cell(name, 3, 8)
+    recurrent = {id(p) for p in cell.recurrent_parameters()}
+    constrained = {id(p) for p in cell.constrained_parameters()}
+    assert constrained <= recurrent
+    if cell.constraint == "exact":
+        assert constrained == recurrent
+    elif name != "nnrnn":  # nnRNN's basis P trains at its own rate; no other inexact cell has such a part
+        assert not constrained
+    assert isinstance(cell.stiefel_parameters(), list)

@@ -15,9 +15,10 @@ Note [Exact resume]
     checkpoint, and ``test`` rows, are dropped on resume.
 
 Note [Learning rates]
-    Parameters behind an exact constraint (``cell.recurrent_parameters()`` of a ``constraint == "exact"``
-    cell) get ``constrained_lr``; everything else gets ``lr``. Soft cells (KRU) train their factors at
-    ``recurrent_lr`` (``None``: ``lr``) and add ``penalty_weight · cell.penalty()`` to the loss. A separate,
+    Parameters behind an exact constraint (``cell.constrained_parameters()``: the recurrent parameters of a
+    ``constraint == "exact"`` cell, and nnRNN's orthogonal basis P, which its paper trains at a separate rate)
+    get ``constrained_lr``; everything else gets ``lr``. Soft cells (KRU) train their factors at
+    ``recurrent_lr`` (``None``: ``lr``; those of their recurrent parameters not in ``constrained_parameters()``) and add ``penalty_weight · cell.penalty()`` to the loss. A separate,
     smaller rate for the recurrent matrix is what scoRNN (1e-4 against 1e-3) and expRNN (2e-5 against 2e-4)
     use at T = 1000: RMSprop moves every entry by about its rate each step, and a phase error δ in W
     becomes T·δ in W^T. A cell whose ``stiefel_parameters()`` is not empty
@@ -130,12 +131,12 @@ def _jsonable(value: Any) -> Any:
 
 def _make_optimizers(model: SequenceModel, cfg: Mapping[str, Any]):
     cell = model.cell
-    stiefel = list(getattr(cell, "stiefel_parameters", lambda: [])())
+    stiefel = list(cell.stiefel_parameters())
     if cfg["optimizer"] == "cayley" and not stiefel:
         raise ValueError(f"optimizer 'cayley' (the Stiefel Cayley step) needs a cell with a raw unitary "
                          f"recurrent matrix (fcurnn with parametrization='none'); cell {cell.name!r} has none")
     skip = {id(p) for p in stiefel}
-    constrained = [p for p in cell.recurrent_parameters() if id(p) not in skip] if cell.constraint == "exact" else []
+    constrained = [p for p in cell.constrained_parameters() if id(p) not in skip]
     skip |= {id(p) for p in constrained}
     recurrent_lr = cfg.get("recurrent_lr")
     soft = [p for p in cell.recurrent_parameters() if id(p) not in skip] if cell.constraint == "soft" and \

@@ -375,6 +375,19 @@ class RecurrentCell(nn.Module):
         """
         raise NotImplementedError
 
+    def constrained_parameters(self) -> list[nn.Parameter]:
+        r"""The parameters the trainer gives their own learning rate, ``constrained_lr`` (Note [Learning rates]
+        of :mod:`urnn_zoo.training`): by default the recurrent parameters of an exact cell and none of any other.
+        A family whose paper trains part of its recurrent map at a separate rate (nnRNN's orthogonal basis P)
+        returns that part.
+        """
+        return list(self.recurrent_parameters()) if self.constraint == "exact" else []
+
+    def stiefel_parameters(self) -> list[nn.Parameter]:
+        r"""Raw unitary matrices that only a multiplicative step on the Stiefel manifold may update
+        (:class:`urnn_zoo.optim.StiefelCayley`; fcurnn with ``parametrization="none"``); none by default."""
+        return []
+
     def recurrent_dof(self) -> int:
         r"""Free reals of the recurrent map in the family's parametrisation.
 

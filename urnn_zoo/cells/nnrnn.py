@@ -51,9 +51,9 @@ __all__ = ["NnRNN", "rotation_blocks"]
 # (One difference: the trainer clips the gradient of loss + λ·penalty, the original clips before adding Tdecay·T;
 # they agree without clipping, as in every copy and sMNIST run of the paper.) The original trains P = expm(A)
 # with its own optimizer at `--lr_orth` through expRNN's Fréchet-derivative step, which is the gradient of A
-# that autograd through expm gives (tested), and θ, γ, T with the main optimizer at `--lr`. The zoo's trainer
-# gives a soft cell's recurrent parameters (A, θ, γ, T together) `recurrent_lr` (None: `lr`), so it reproduces the
-# original exactly when lr_orth = lr (`recurrent_lr=None`); it has no setting that trains A alone at another rate.
+# that autograd through expm gives (tested), and θ, γ, T with the main optimizer at `--lr`. The cell returns A as
+# its `constrained_parameters()`, so the zoo's trainer gives A `constrained_lr` (the original's lr_orth) and θ, γ,
+# T `recurrent_lr` (None: `lr`, the original's lr): `constrained_lr = lr_orth`, `lr = --lr` is the original run.
 
 
 def rotation_blocks(theta: Tensor, gamma: Tensor) -> Tensor:
@@ -199,6 +199,10 @@ class NnRNN(DenseStepCell):
 
     def recurrent_parameters(self) -> list[nn.Parameter]:
         return [self.raw_basis, self.theta, self.gamma, self.raw_upper]
+
+    def constrained_parameters(self) -> list[nn.Parameter]:
+        r"""P's generator A, which the paper trains at its own rate (``lr_orth``; the trainer's ``constrained_lr``)."""
+        return [self.raw_basis]
 
     def recurrent_dof(self) -> int:
         return self.hidden_size * self.hidden_size  # 2·N(N − 1)/2 + N/2 + N/2
