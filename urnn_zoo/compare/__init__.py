@@ -4,7 +4,7 @@ seeds), resumable and in parallel, and every cell timed (README, "urnn-zoo compa
 The output folder holds the run folders (as ``urnn-zoo train`` writes them), ``timings.csv`` (tidy, one row
 per timed repeat) and ``compare.json``, the manifest: the preset, the grid (each run's cell, task, N, seed,
 arms, status, error) and the timing workload (:mod:`urnn_zoo.runs` owns every file). ``urnn-zoo report
---runs`` reads all three. Ctrl-C stops it within seconds, with every run's status recorded (Note [Ctrl-C in a
+--runs`` reads all three. Ctrl-C (or SIGTERM) stops it within seconds, with every run's status recorded (Note [Ctrl-C in a
 comparison] of :mod:`.execute`); the same command resumes it.
 
 Example::
@@ -93,7 +93,7 @@ def compare(preset_name: str | Preset = "quick", out: str | os.PathLike[str] | N
 
     Raises:
         ValueError: an argument out of range (``"<name>: expected ..., got ..."``).
-        KeyboardInterrupt: on Ctrl-C, after every run's status is recorded in the manifest (its
+        KeyboardInterrupt: on Ctrl-C or SIGTERM, after every run's status is recorded in the manifest (its
             ``interrupted`` is true); the same call resumes.
 
     Example::
@@ -153,6 +153,7 @@ def compare(preset_name: str | Preset = "quick", out: str | os.PathLike[str] | N
         write()
         show.done(spec, outcome)
 
+    previous_sigterm = _sigterm_as_ctrl_c()
     try:
         write()
         if timing:
@@ -188,6 +189,8 @@ def compare(preset_name: str | Preset = "quick", out: str | os.PathLike[str] | N
               f"command again to resume (finished runs are reused).", file=sys.stderr, flush=True)
         exc.reported = True  # the command line says nothing more
         raise
+    finally:
+        _restore_sigterm(previous_sigterm)
     show.close()
     manifest["finished"] = _now()
     manifest["seconds"] = round(time.perf_counter() - start, 1)
@@ -199,6 +202,29 @@ def compare(preset_name: str | Preset = "quick", out: str | os.PathLike[str] | N
               f"({manifest['cpu_seconds']:.0f} CPU seconds); manifest {out / MANIFEST_FILE}", file=sys.stderr,
               flush=True)
     return manifest
+
+
+def _sigterm_as_ctrl_c() -> Any:
+    r"""Let SIGTERM (what a batch scheduler or ``kill`` sends) stop a comparison as Ctrl-C does, every status
+    recorded, instead of killing this process and leaving its worker processes training; returns the handler
+    it replaces (``None`` outside the main thread, where no handler can be set)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def as_ctrl_c(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    return signal.signal(signal.SIGTERM, as_ctrl_c)
+
+
+def _restore_sigterm(previous: Any) -> None:
+    import signal
+
+    if previous is not None:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _counts(manifest: dict[str, Any]) -> str:
@@ -236,8 +262,8 @@ def add_compare_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
     p = subparsers.add_parser(
         "compare", help="train every cell on a preset's tasks (resumable) and time every cell",
         description=f"Run a comparison grid (equal hidden size and equal parameter budget, over seeds), "
-                    f"resumably: finished runs are reused, interrupted ones resumed. Ctrl-C stops it within "
-                    f"seconds and records every run's status. Exit status 1 when a run failed. Presets: {lines}.")
+                    f"resumably: finished runs are reused, interrupted ones resumed. Ctrl-C (or SIGTERM) stops "
+                    f"it within seconds and records every run's status. Exit status 1 when a run failed. Presets: {lines}.")
     p.add_argument("--preset", choices=tuple(PRESETS), default="quick", help="the grid (default quick)")
     p.add_argument("--out", type=A.output_dir, default=None, help="output folder (default runs/PRESET)")
     p.add_argument("--cells", nargs="+", type=A.one_of(uz.cell_names, "a registered cell"), default=None,

@@ -20,7 +20,9 @@ Note [Resuming a grid]
 
 Note [Ctrl-C in a comparison]
     With ``jobs > 1`` the runs train in worker processes. Their SIGINT handler ignores a Ctrl-C of their
-    own (a terminal sends it to the whole process group): stopping is the main process's decision. On
+    own (a terminal sends it to the whole process group), and their SIGTERM handler a SIGTERM (a batch
+    scheduler sends it to every process of the job): stopping is the main process's decision, and the main
+    process takes SIGTERM as Ctrl-C. On
     SIGINT the main process sets a shared stop event, cancels the runs not started, and waits up to
     :data:`GRACE_SECONDS` for the runs being trained (each worker marks its run in a shared array while it
     trains it): in each worker a thread waiting on the event interrupts the run (``_thread.interrupt_main``),
@@ -171,6 +173,7 @@ def _worker_init(stop: Any, slots: Any) -> None:
             raise KeyboardInterrupt
 
     signal.signal(signal.SIGINT, on_sigint)
+    signal.signal(signal.SIGTERM, on_sigint)  # a scheduler's SIGTERM to the group: the main process decides too
 
     def watch() -> None:
         stop.wait()
@@ -282,13 +285,17 @@ def run_grid(specs: list[RunSpec], out: str | os.PathLike[str], *, jobs: int = 1
 
 
 class _sigint_ignored:
-    r"""Ignore further Ctrl-C while the outcomes of a stopped grid are recorded (a bounded wait)."""
+    r"""Ignore further Ctrl-C (and SIGTERM) while the outcomes of a stopped grid are recorded (a bounded wait)."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __enter__(self) -> None:
-        self.previous = signal.getsignal(signal.SIGINT)
+        self.previous = [signal.getsignal(s) for s in self.SIGNALS]
         if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            for s in self.SIGNALS:
+                signal.signal(s, signal.SIG_IGN)
 
     def __exit__(self, *exc: object) -> None:
         if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGINT, self.previous)
+            for s, previous in zip(self.SIGNALS, self.previous):
+                signal.signal(s, previous)
