@@ -4,8 +4,8 @@ seeds), resumable and in parallel, and every cell timed (README, "urnn-zoo compa
 The output folder holds the run folders (as ``urnn-zoo train`` writes them), ``timings.csv`` (tidy, one row
 per timed repeat) and ``compare.json``, the manifest: the preset, the grid (each run's cell, task, N, seed,
 arms, status, error) and the timing workload (:mod:`urnn_zoo.runs` owns every file). ``urnn-zoo report
---runs`` reads all three. Ctrl-C (or SIGTERM) stops it within seconds, with every run's status recorded (Note [Ctrl-C in a
-comparison] of :mod:`.execute`); the same command resumes it.
+--runs`` reads all three. Ctrl-C (or SIGTERM) stops it within seconds, with every run's status recorded
+(Note [Ctrl-C in a comparison] of :mod:`.execute`); the same command resumes it.
 
 Example::
 
@@ -263,7 +263,8 @@ def add_compare_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
         "compare", help="train every cell on a preset's tasks (resumable) and time every cell",
         description=f"Run a comparison grid (equal hidden size and equal parameter budget, over seeds), "
                     f"resumably: finished runs are reused, interrupted ones resumed. Ctrl-C (or SIGTERM) stops "
-                    f"it within seconds and records every run's status. Exit status 1 when a run failed. Presets: {lines}.")
+                    f"it within seconds and records every run's status. Exit status 1 when a run failed. "
+                    f"Presets: {lines}.")
     p.add_argument("--preset", choices=tuple(PRESETS), default="quick", help="the grid (default quick)")
     p.add_argument("--out", type=A.output_dir, default=None, help="output folder (default runs/PRESET)")
     p.add_argument("--cells", nargs="+", type=A.one_of(uz.cell_names, "a registered cell"), default=None,
