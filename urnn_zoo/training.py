@@ -19,10 +19,11 @@ Note [Learning rates]
     ``constraint == "exact"`` cell, and nnRNN's orthogonal basis P, which its paper trains at a separate rate)
     get ``constrained_lr``; everything else gets ``lr``. Soft cells (KRU) train their recurrent parameters
     (those not in ``constrained_parameters()``) at ``recurrent_lr`` (``None``: ``lr``) and add
-    ``penalty_weight · cell.penalty()`` to the loss. A separate, smaller rate for the recurrent matrix is what scoRNN (1e-4 against 1e-3) and expRNN (2e-5 against 2e-4)
-    use at T = 1000: RMSprop moves every entry by about its rate each step, and a phase error δ in W
-    becomes T·δ in W^T. A cell whose ``stiefel_parameters()`` is not empty
-    (fcurnn with ``parametrization="none"``) has those parameters updated by the multiplicative Cayley step
+    ``penalty_weight · cell.penalty()`` to the loss. A separate, smaller rate for the recurrent matrix is
+    what scoRNN (1e-4 against 1e-3) and expRNN (2e-5 against 2e-4) use at T = 1000: RMSprop moves every
+    entry by about its rate each step, and a phase error δ in W becomes T·δ in W^T. A cell whose
+    ``stiefel_parameters()`` is not empty (fcurnn with ``parametrization="none"``) has those parameters
+    updated by the multiplicative Cayley step
     (:class:`urnn_zoo.optim.StiefelCayley`, learning rate ``constrained_lr``) and by no other optimizer;
     ``optimizer="cayley"`` asks for that explicitly (RMSprop for the rest).
 
