@@ -29,20 +29,21 @@ from .load import Results
 
 __all__ = ["CLAIMS", "Claim", "OUTCOMES", "VERDICT_RULE", "claim_table", "claims_with_runs", "outcome"]
 
-SOLVED, BELOW, AT_BASELINE = "solved", "below the baseline", "at the baseline"
-OUTCOMES = (SOLVED, BELOW, AT_BASELINE)
+SOLVED, BELOW, AT_BASELINE, ABOVE = "solved", "below the baseline", "at the baseline", "above the baseline"
+OUTCOMES = (SOLVED, BELOW, AT_BASELINE, ABOVE)
 
 # Note [Verdicts]
 # A figure claims outcomes, not numbers: the curve falls to about 0 or stays on the memoryless baseline. A run's
 # outcome is read off its test value v against the baseline b (lower is better): "solved" when v <= b/10 (an
 # order of magnitude below, where the copy task's accuracy on the recalled symbols is near 100 %), "at the
-# baseline" when v >= 0.9 b, and "below the baseline" between. A table claims numbers; ours are comparable
+# baseline" when 0.9 b <= v <= 1.1 b, "below the baseline" between, and "above the baseline" beyond 1.1 b (a
+# model worse than memoryless: a loss spike, confident wrong predictions). A table claims numbers; ours are comparable
 # only on the paper's own data, and agree when our mean is no worse than the paper's by more than the claim's
 # tolerance (a stated fraction of the metric's scale, since the papers report one run, not a spread).
 VERDICT_RULE = (
     "Verdicts. A figure's claim (an outcome) is reproduced when every seed's test value has the paper's "
-    "outcome: 'solved' is at most a tenth of the memoryless baseline, 'at the baseline' is at least 0.9 times "
-    "it, 'below the baseline' is in between. A table's claim (a number) is 'not comparable' when our data is a "
+    "outcome: 'solved' is at most a tenth of the memoryless baseline, 'at the baseline' is from 0.9 to 1.1 "
+    "times it, 'below the baseline' is in between, 'above the baseline' beyond 1.1 times it. A table's claim (a number) is 'not comparable' when our data is a "
     "stand-in for the paper's; on the paper's data it is reproduced when our mean over seeds is no worse than "
     "the paper's number by more than the claim's stated tolerance. 'not run': no finished run of that cell.")
 
@@ -133,13 +134,15 @@ def outcome(value: float, baseline: float) -> str:
         ValueError: ``baseline`` is not a positive finite number.
 
     Example:
-        >>> outcome(1e-5, 0.0204), outcome(0.0203, 0.0204), outcome(0.01, 0.0204)
-        ('solved', 'at the baseline', 'below the baseline')
+        >>> outcome(1e-5, 0.0204), outcome(0.0203, 0.0204), outcome(0.01, 0.0204), outcome(1.2, 0.0204)
+        ('solved', 'at the baseline', 'below the baseline', 'above the baseline')
     """
     if not (isinstance(baseline, (int, float)) and math.isfinite(baseline) and baseline > 0):
         raise ValueError(f"baseline: expected a finite number > 0, got {baseline!r}")
     if value <= baseline / 10:
         return SOLVED
+    if value > 1.1 * baseline:
+        return ABOVE
     return AT_BASELINE if value >= 0.9 * baseline else BELOW
 
 
