@@ -3,7 +3,6 @@ the report's section, on synthetic results whose expected verdicts follow from t
 from __future__ import annotations
 
 import json
-import statistics
 
 import pytest
 from hypothesis import given
@@ -67,8 +66,8 @@ def test_a_figure_claims_verdicts_follow_every_seeds_outcome():
                     ("rcurnn", 1, 1.2)], "copy", {"T": 1000}, "loss", b)
     table = claim_table(res, claim).set_index("cell")
     assert table.loc["kru (KRU)", "verdict"] == "reproduced"
-    assert table.loc["kru (KRU)", "ours"] == f"{statistics.mean([1e-6, 3e-6]):.4g} ± " \
-                                             f"{statistics.stdev([1e-6, 3e-6]):.2g} (n=2)"
+    # mean 2e-6, stdev √2·1e-6 = 1.414e-6: written as the report's tables write it, in scientific notation
+    assert table.loc["kru (KRU)", "ours"] == "2.00e-06 ± 1.4e-06 (n=2)"
     assert table.loc["kru (KRU)", "steps to a tenth of the baseline"] == "300"
     assert table.loc["fcurnn (FC-uRNN)", "verdict"] == "not reproduced"  # one seed only below the baseline
     assert table.loc["fcurnn (FC-uRNN)", "outcomes"] == "solved, below the baseline"

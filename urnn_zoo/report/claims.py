@@ -26,6 +26,7 @@ import pandas as pd
 
 from .bibtex import label
 from .load import Results
+from .tables import PERCENT, mean_pm_std
 
 __all__ = ["CLAIMS", "Claim", "OUTCOMES", "VERDICT_RULE", "claim_table", "claims_with_runs", "outcome"]
 
@@ -157,13 +158,13 @@ def claims_with_runs(res: Results) -> list[Claim]:
     return [c for c in CLAIMS.values() if len(_runs_of(res, c))]
 
 
-def _pm(values: pd.Series, percent: bool) -> str:
+def _pm(values: pd.Series, metric: str) -> str:
+    r"""Mean ± std over the seeds, as every table of the report writes it (:func:`.tables.mean_pm_std`), with
+    the unit of accuracies and the count."""
     if not len(values):
         return "–"
-    scale, unit = (100, " %") if percent else (1, "")
-    mean = values.mean() * scale
-    text = f"{mean:.4g}" if len(values) == 1 else f"{mean:.4g} ± {values.std(ddof=1) * scale:.2g}"
-    return f"{text}{unit} (n={len(values)})"
+    std = values.std(ddof=1) if len(values) > 1 else math.nan
+    return f"{mean_pm_std(values.mean(), std, metric)}{' %' if metric in PERCENT else ''} (n={len(values)})"
 
 
 def _steps_to(curves: pd.DataFrame, runs: pd.Series, metric: str, threshold: float) -> str:
@@ -189,11 +190,10 @@ def claim_table(res: Results, claim: Claim) -> pd.DataFrame:
     """
     runs = _runs_of(res, claim)
     finals = res.finals[(res.finals.split == "test") & (res.finals.metric == claim.metric)]
-    percent = claim.metric == "accuracy"
     rows = []
     for cell in claim.cells:
         mine = runs[runs.cell == cell]
-        paper = claim.outcomes.get(cell) if claim.outcomes else _pm(pd.Series([claim.numbers[cell]]), percent) \
+        paper = claim.outcomes.get(cell) if claim.outcomes else _pm(pd.Series([claim.numbers[cell]]), claim.metric) \
             .replace(" (n=1)", "")
         groups = list(mine.groupby(["variant", "hidden"], dropna=False, sort=True)) or [(("", None), mine)]
         for (variant, hidden), g in groups:
@@ -201,7 +201,7 @@ def claim_table(res: Results, claim: Claim) -> pd.DataFrame:
             values = done.value
             row = {"cell": label(cell), "variant": variant or "", "paper N": claim.paper_hidden.get(cell, "–"),
                    "N": "–" if hidden is None or pd.isna(hidden) else int(hidden), "paper": paper,
-                   "ours": _pm(values, percent)}
+                   "ours": _pm(values, claim.metric)}
             if claim.outcomes:
                 seen = [outcome(v, b) for v, b in zip(done.value, done.baseline)]
                 row["outcomes"] = ", ".join(seen) or "–"

@@ -29,7 +29,8 @@ from urnn_zoo.runs import RunStatus
 from .bibtex import label
 from .load import Results
 
-__all__ = ["HEADLINE", "arms_of", "coverage", "failures", "formatted", "headline", "numeric_columns", "paper_table",
+__all__ = ["HEADLINE", "PERCENT", "arms_of", "coverage", "failures", "formatted", "headline", "mean_pm_std",
+           "numeric_columns", "paper_table",
            "speed_of", "tables_note", "tasks_of", "timing_table", "to_latex", "to_markdown"]
 
 # The metric each task's figures plot and whether higher is better (the tables show every metric).
@@ -174,7 +175,7 @@ def _num(value: Any, metric: str = "", decimals: int | None = None) -> str:
     return f"{value:.2e}"
 
 
-def _pm(mean: Any, std: Any, metric: str = "") -> str:
+def mean_pm_std(mean: Any, std: Any, metric: str = "") -> str:
     r"""``mean ± std``, both rounded to the std's second significant digit (``mean`` alone without a std)."""
     if _missing(mean):
         return "–"
@@ -199,8 +200,8 @@ def formatted(table: pd.DataFrame) -> pd.DataFrame:
             base = col[: -len(" mean")]
             metric = base.split(" ", 1)[1]
             title = f"{base} (%)" if metric in PERCENT else base
-            out[title] = [_pm(m, s, metric) for m, s in zip(table[col], table[f"{base} std"])]
-    out["ms/seq"] = [_pm(m, s) for m, s in zip(table["ms/seq mean"], table["ms/seq std"])]
+            out[title] = [mean_pm_std(m, s, metric) for m, s in zip(table[col], table[f"{base} std"])]
+    out["ms/seq"] = [mean_pm_std(m, s) for m, s in zip(table["ms/seq mean"], table["ms/seq std"])]
     out["seeds"] = [f"{s}/{r}" for s, r in zip(table.seeds, table.runs)]
     out["status"] = table.status
     return out
@@ -298,7 +299,7 @@ def timing_table(res: Results) -> pd.DataFrame:
     out = pd.DataFrame(index=index, columns=cols, dtype=object)
     out[:] = "–"
     for (cell, col), g in t[t.column.isin(cols)].groupby(["cell", "column"]):
-        out.loc[label(cell), col] = _pm(g.ms.mean(), g.ms.std(ddof=1) if len(g) > 1 else np.nan)
+        out.loc[label(cell), col] = mean_pm_std(g.ms.mean(), g.ms.std(ddof=1) if len(g) > 1 else np.nan)
     errors = res.timings[res.timings.error.notna() & (res.timings.error != "")]
     for row in errors.itertuples():
         col = f"N={row.hidden} ({row.source}, B={row.batch}, T={row.length}, {row.device})"
