@@ -101,7 +101,7 @@ def test_grid_lists_a_shared_run_once_with_both_arms():
 
 
 def test_grid_applies_a_plans_cells_their_own_settings_and_paper_sizes():
-    own = {"kru": CellSettings(options={"factors": [2, 2]}, train={"recurrent_lr": 1e-5}, why="w"),
+    own = {"kru": CellSettings(options={"factors": [2, 2]}, train={"recurrent_lr": 1e-5}, steps=5, why="w"),
            "lstm": CellSettings(paper_hidden=3, paper_steps=2, why="w")}
     plan = Preset("p", (TaskPlan("copy", {"T": 3}, steps=1, train={"lr": 1e-2}, hidden=(4,),
                                  cells=("kru", "lstm"), settings=own, paper_sizes=True),), (0,), (4,))
@@ -111,13 +111,18 @@ def test_grid_applies_a_plans_cells_their_own_settings_and_paper_sizes():
     assert kru.cell_options == {"factors": [2, 2]} and kru.train == {"lr": 1e-2, "recurrent_lr": 1e-5}
     assert [a["name"] for a in kru.arms] == ["N=4", "paper sizes"]
     assert [a["name"] for a in specs["lstm-copy-T3-N3-s0"].arms] == ["paper sizes"]
-    assert specs["lstm-copy-T3-N3-s0"].steps == 2 and specs["lstm-copy-T3-N4-s0"].steps == kru.steps == 1
+    assert specs["lstm-copy-T3-N3-s0"].steps == 2 and specs["lstm-copy-T3-N4-s0"].steps == 1 and kru.steps == 5
     assert specs["lstm-copy-T3-N4-s0"].train == {"lr": 1e-2}
 
 
-def test_the_reproduce_preset_has_two_seeds_and_a_claim_per_plan():
+def test_the_reproduce_preset_has_two_seeds_and_a_registered_claim_per_plan():
+    from urnn_zoo.report.claims import CLAIMS
     plan = preset("reproduce")
-    assert len(plan.seeds) >= 2 and all(tp.claim for tp in plan.tasks)
+    assert len(plan.seeds) >= 2 and all(tp.claim in CLAIMS for tp in plan.tasks)
+    for tp in plan.tasks:  # the plan runs the claim's task, and every cell the claim reports
+        claim = CLAIMS[tp.claim]
+        assert claim.matches(tp.task, tp.options) and set(claim.cells) <= set(tp.cells)
+        assert all(own.why for own in tp.settings.values())
 
 
 # ----------------------------------------------------------------------------------------- the grid

@@ -134,7 +134,7 @@ def build_grid(plan: Preset, cells: list[str], tasks: list[str] | None = None,
                     name = run_name(cell, task, hidden, seed, own.options)
                     if name not in specs:
                         steps = own.paper_steps if tp.paper_sizes and own.paper_steps and hidden == paper_n \
-                            and hidden not in tp.hidden else tp.steps
+                            and hidden not in tp.hidden else own.steps or tp.steps
                         specs[name] = RunSpec(name, cell, tp.task, dict(tp.options), hidden, seed, steps,
                                               {**tp.train, **own.train}, dict(own.options))
                     specs[name].arms.append(arm)

@@ -14,7 +14,7 @@ Presets:
   on 100-character windows, N = 64, one seed, a few hundred steps; equal budgets on copy (≈ 6.5K, the size of
   Arjovsky et al.'s copy models) and 8x8 sMNIST (≈ 16K, the smallest expRNN/scoRNN MNIST models); timings at
   N = 128 and 512 (B = 32, T = 100). About 5–6 minutes on 2 idle CPU cores.
-- ``reproduce``: the KRU paper's claims (Figure 1 so far: copy at T = 1000) at the paper's lengths on a
+- ``reproduce``: the KRU paper's claims (Figures 1 and 2 so far: copy at T = 1000, adding at T = 200) at the paper's lengths on a
   2-core CPU, two seeds, with the settings that reproduce them (Note [The reproduce preset's settings]); its
   record is published in ``results/reproduce``.
 - ``paper``: the KRU paper's sizes and budgets (Tables 2–4, Figures 1–2), three seeds, for a GPU machine:
@@ -37,6 +37,8 @@ class CellSettings:
         options: cell options (``--cell-option``); they also name the run folder.
         train: keyword arguments of :func:`urnn_zoo.train` that replace the plan's for this cell.
         paper_hidden: N of the plan's "paper sizes" arm (``None``: the plan's first equal-N size).
+        steps: optimizer steps of this cell's runs when they differ from the plan's (``None``: the plan's
+            ``steps``), for a cell whose steps are slower than the hour a run may take allows.
         paper_steps: optimizer steps of the "paper sizes" run when it differs from the equal-N one (``None``:
             the plan's ``steps``), for a size too slow for the hour a run may take.
         why: one sentence: what the original did, or what was measured, that chose these settings.
@@ -45,6 +47,7 @@ class CellSettings:
     options: dict[str, Any] = field(default_factory=dict)
     train: dict[str, Any] = field(default_factory=dict)
     paper_hidden: int | None = None
+    steps: int | None = None
     paper_steps: int | None = None
     why: str = ""
 
@@ -133,6 +136,20 @@ _KRU_2X2_T1000 = CellSettings(
     options={"factors": [2] * 7}, train={"recurrent_lr": 1e-5},
     why="the paper's 2x2 factors (56 recurrent reals); factors at lr 1e-5 (with the factors at 1e-3, or everything "
         "at 1e-4, KRU stays at the baseline)")
+# Adding at T = 200 (KRU Figure 2, the longest T of the figure whose 20K steps fit the hour on one core) uses the
+# KRU paper's axis: up to 1M training samples, 20K steps of batch 50 (RMSprop lr 1e-3). KRU keeps its copy
+# settings (2x2 factors at recurrent_lr 1e-5), which learned steadily on adding (seed 0: test MSE 0.106 at
+# T = 100 and valid 0.092 at T = 200 after 3000 and 7250 steps). The LSTM's steps take about 1.5 times KRU's,
+# so it gets 15K (750K samples; the paper's LSTM converges after about 650K at T = 750).
+_REPRODUCE_ADDING = dict(batch_size=50, eval_every=250, eval_batches=10, test_batches=100, log_every=50)
+_KRU_2X2_ADDING = CellSettings(
+    options={"factors": [2] * 7}, train={"recurrent_lr": 1e-5},
+    why="the copy settings (2x2 factors, factors at lr 1e-5); they learn adding steadily (seed 0: test MSE 0.106 "
+        "after 3000 steps at T = 100)")
+_LSTM_ADDING = CellSettings(
+    steps=15000,
+    why="its steps take about 1.5 times KRU's at T = 200, so 15K steps (750K samples) fit the hour; the paper's "
+        "LSTM converges after about 650K samples at T = 750")
 _RCURNN_470 = CellSettings(
     paper_hidden=470, paper_steps=600,
     why="the FC-uRNN paper's RC-uRNN size; about 5 s a step at T = 1000 on one core (FFTs of 470 points), so "
@@ -180,7 +197,10 @@ PRESETS: dict[str, Preset] = {
                         settings={"kru": _KRU_2X2_T1000, "fcurnn": _FCURNN_CAYLEY,
                                   "lstm": CellSettings(paper_hidden=68, why="the FC-uRNN paper's LSTM size"),
                                   "rcurnn": _RCURNN_470},
-                        claim="kru-figure1-copy"),),
+                        claim="kru-figure1-copy"),
+               TaskPlan("adding", {"T": 200}, steps=20000, train=_REPRODUCE_ADDING, hidden=(128,),
+                        cells=("kru", "lstm"), settings={"kru": _KRU_2X2_ADDING, "lstm": _LSTM_ADDING},
+                        claim="kru-figure2-adding")),
         seeds=(0, 1), timing_hidden=(128,), timing_repeats=10,
         description="the KRU paper's claims at the paper's lengths on a CPU, two seeds (results/reproduce; "
                     "hours: run with --jobs 2 on idle cores)",
