@@ -139,11 +139,14 @@ def _git(repo: Path, *args: str) -> str:
 
 @pytest.fixture
 def checkout(tmp_path) -> Path:
-    r"""A git checkout with a package folder ``pkg`` (one tracked module), a tracked README and an ignore rule."""
+    r"""A git checkout with a package folder ``pkg`` (one tracked module), a tracked README, a tracked result
+    file and an ignore rule."""
     repo = tmp_path / "repo"
     (repo / "pkg").mkdir(parents=True)
     (repo / "pkg" / "mod.py").write_text("x = 1\n")
     (repo / "README").write_text("readme\n")
+    (repo / "results" / "run").mkdir(parents=True)
+    (repo / "results" / "run" / "metrics.csv").write_text("step,value\n0,1\n")
     (repo / ".gitignore").write_text("__pycache__/\nvenv/\n")
     _git(repo, "init", "-q")
     _git(repo, "add", ".")
@@ -154,7 +157,8 @@ def checkout(tmp_path) -> Path:
 @pytest.mark.parametrize("change, dirty", [
     (None, False),
     (("pkg/mod.py", "x = 2\n"), True),            # a tracked module edited
-    (("README", "changed\n"), True),              # any tracked file of the checkout
+    (("README", "changed\n"), False),             # a tracked file outside the package: not the code that runs
+    (("results/run/metrics.csv", None), False),   # a tracked result set, written while its runs resume
     (("pkg/new_cell.py", "y = 1\n"), True),       # a module in the package that is not committed
     (("notes.txt", "scratch\n"), False),          # an untracked file outside the package
     (("pkg/__pycache__/mod.pyc", "bytes"), False),  # ignored by git
@@ -163,7 +167,7 @@ def test_dirty_is_whether_the_code_that_runs_differs_from_head(checkout, change,
     if change is not None:
         path = checkout / change[0]
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(change[1])
+        path.write_text(change[1] if change[1] is not None else path.read_text() + "10,0.5\n")
     head = _git(checkout, "rev-parse", "HEAD")
     assert git_state(checkout / "pkg") == (head, dirty)
     assert git_commit(checkout / "pkg") == head + ("+dirty" if dirty else "")

@@ -82,9 +82,11 @@ def git_state(where: str | os.PathLike[str] | None = None) -> tuple[str | None, 
     r"""``(HEAD, dirty)`` of the checkout holding ``where`` (default: this package); ``(None, None)`` outside a
     git checkout. Read-only (``--no-optional-locks``: git may not refresh its index).
 
-    ``dirty`` is true when the code that runs is not exactly ``HEAD``: a tracked file of the checkout differs
-    from it, or a file under ``where`` (the package) is not tracked, such as a new module that is imported but
-    not committed (files git ignores, like ``__pycache__``, do not count). A ``where`` that holds no tracked
+    ``dirty`` is true when the code that runs is not exactly ``HEAD``: a tracked file under ``where`` (the
+    package) differs from it, or a file there is not tracked, such as a new module that is imported but not
+    committed (files git ignores, like ``__pycache__``, do not count). Files outside the package do not count:
+    a result set kept in the checkout (``results/``) changes while its runs train or resume, and the code that
+    trains them is still ``HEAD``. A ``where`` that holds no tracked
     file (a package installed in an ignored virtual environment inside some other checkout) is outside any
     checkout of its own: ``(None, None)``, not that checkout's ``HEAD``.
     """
@@ -98,8 +100,7 @@ def git_state(where: str | os.PathLike[str] | None = None) -> tuple[str | None, 
         head = run("rev-parse", "HEAD")
         if not head or not run("ls-files", "--", "."):  # e.g. a virtual environment inside another checkout
             return None, None
-        changed = run("status", "--porcelain", "--untracked-files=no") or run(
-            "status", "--porcelain", "--untracked-files=normal", "--", ".")
+        changed = run("status", "--porcelain", "--untracked-files=normal", "--", ".")
         return head, bool(changed)
     except (OSError, subprocess.SubprocessError):
         return None, None
