@@ -1,15 +1,21 @@
 """The cell contract (docs/cell-contract.md) over every registered cell: a new cell is covered by registering it."""
+import ast
 import math
+from pathlib import Path
 from unittest import mock
 
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from torch import Tensor
 
 import urnn_zoo as uz
 from urnn_zoo.activations import ModReLU
 from urnn_zoo.cells import base
+from urnn_zoo.cells.execution import FusedActivation
+from urnn_zoo.cells.shared import RowMatrixCell
+from urnn_zoo.engine.recurrence import ACTIVATIONS, _FusedRecurrence
 from admissible import admits
 from hypothesis_profiles import examples
 
@@ -251,3 +257,121 @@ def test_inadmissible_size_error_is_a_value_error_exported_by_the_package():
     assert uz.InadmissibleSizeError is base.InadmissibleSizeError and issubclass(uz.InadmissibleSizeError, ValueError)
     with pytest.raises(ValueError, match=r"cell 'kru' got unknown option\(s\) \['bogus'\]"):
         base.cell_class("kru").check_size(8, bogus=1)
+
+
+# ----------------------------------------------------------------------------- declared plug-in points
+# Every cell with its default options, and the options that change which σ its step applies or whether it has a
+# linear map for the fused loop.
+DECLARATION_CASES = [(name, {}) for name in CELLS] + [
+    ("kru", {"activation": "tanh", "complex_factors": False}), ("kru", {"complex_factors": False}),
+    ("kru", {"strategy": "factored"}), ("ornn", {"activation": "modrelu"}), ("ornn", {"activation": "tanh"}),
+    ("eurnn", {"complex_weights": False}), ("eurnn", {"strategy": "band"}), ("eurnn", {"strategy": "layers"}),
+    ("eurnn_fft", {"complex_weights": False}), ("rcurnn", {"strategy": "fft"}), ("rcurnn", {"strategy": "dense"}),
+]
+
+
+def spy_fused():
+    r"""Count the calls of the fused loop (a pass-through mock of ``_FusedRecurrence.apply``)."""
+    return mock.patch.object(_FusedRecurrence, "apply", wraps=_FusedRecurrence.apply)
+
+
+def reference_sigma(kind, bias, eps, z):
+    r"""σ written from the papers, independent of urnn_zoo.activations: modReLU (Arjovsky, Shah, Bengio, ICML 2016,
+    arXiv 1511.06464) with the zoo's ε (docs/conventions.md#modrelu): ReLU(m + b)·z/(m + ε), m = √(|z|² + ε), for
+    a complex z; sign(z)·ReLU(|z| + b) for a real z; and tanh."""
+    if kind == "tanh":
+        return torch.tanh(z)
+    if z.is_complex():
+        m = torch.sqrt(z.real ** 2 + z.imag ** 2 + eps)
+        return torch.relu(m + bias) * z / (m + eps)
+    return torch.sign(z) * torch.relu(z.abs() + bias)
+
+
+@pytest.mark.parametrize("name, options", DECLARATION_CASES,
+                         ids=[f"{n}-{'-'.join(f'{k}={v}' for k, v in o.items()) or 'default'}"
+                              for n, o in DECLARATION_CASES])
+@settings(deadline=None)
+@given(seed=seeds, eps=st.floats(1e-8, 1e-1))
+def test_the_declared_fused_activation_is_what_the_step_applies(name, options, seed, eps):
+    # The expected value is the cell's own per-step reference, recur (cell.fused plays no part in it), against
+    # σ(W h + u) for the σ the cell declares, W its recurrent matrix and σ written above from the papers.
+    options = {**options, **({"eps": eps} if "eps" in uz.cell_options(name) else {})}
+    cell = build(name, seed=seed, **options)
+    declared = cell.fused_activation()
+    with spy_fused() as spy:
+        cell(sequence(seed))
+    if declared is None:  # nothing declared: the per-step loop runs, whatever map the cell has
+        assert spy.call_count == 0
+        return
+    with torch.no_grad():
+        fused = cell.fused_map(cell.prepare())
+    assert spy.call_count == (fused is not None)  # declared and mapped: the fused loop runs
+    assert isinstance(declared, FusedActivation) and declared.kind in ACTIVATIONS
+    assert (declared.bias is None) == (declared.kind == "tanh")
+    g = torch.Generator().manual_seed(seed)
+    if declared.bias is not None:  # the live parameter: a copy of it would leave the step's bias where it was
+        with torch.no_grad():
+            declared.bias.uniform_(-0.5, 0.5, generator=g)
+        assert any(declared.bias is p for p in cell.parameters())
+    h = torch.randn(3, N, dtype=cell.state_dtype, generator=g)
+    u = torch.randn(3, N, dtype=cell.state_dtype, generator=g)
+    bias = None if declared.bias is None else declared.bias.detach()
+    with torch.no_grad(), torch.nn.utils.parametrize.cached():
+        stepped = cell.recur(u, h, cell.prepare())
+        expected = reference_sigma(declared.kind, bias, declared.eps, h @ cell.recurrent_matrix().mT + u)
+    torch.testing.assert_close(stepped, expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("name, learn", [(n, learn) for n in CELLS for learn in (False, True)
+                                         if learn is False or "learn_initial_state" in uz.cell_options(n)])
+def test_the_initial_state_is_the_declared_h0(name, learn):
+    # h0 is declared by the contract on every cell: None (zeros) unless the family learns h_0.
+    options = {"learn_initial_state": learn} if "learn_initial_state" in uz.cell_options(name) else {}
+    cell = build(name, **options)
+    assert (cell.h0 is not None) == learn
+    state = cell.initial_state(4)
+    if not isinstance(state, Tensor):  # gated cells: the pair (h, c), zeros
+        assert all(torch.equal(s, torch.zeros(4, N, dtype=cell.state_dtype)) for s in state)
+        return
+    if learn:
+        assert dict(cell.named_parameters())["h0"] is cell.h0 and cell.h0.shape == (N,)
+        with torch.no_grad():
+            cell.h0.copy_(torch.randn(N, dtype=cell.state_dtype, generator=torch.Generator().manual_seed(1)))
+        assert torch.equal(cell.initial_state(4), cell.h0.detach().expand(4, N))
+        assert torch.equal(cell(sequence(2))[0], cell(sequence(2), cell.h0.detach().expand(3, N).clone())[0])
+    else:
+        assert "h0" not in dict(cell.named_parameters())
+        assert torch.equal(state, torch.zeros(4, N, dtype=cell.state_dtype))
+
+
+def test_the_row_convention_families_share_one_definition():
+    # Note [Row-convention cells]: scoRNN's and nnRNN's codes multiply row states by W_row. One definition gives
+    # them prepare() = W_row and recurrent_matrix() = W_rowᵀ; that this is the map the step applies is
+    # test_recurrent_matrix_is_the_map_the_step_applies, and W_row against each paper's formula is in
+    # tests/test_scornn.py and tests/test_nnrnn.py.
+    families = {n for n in CELLS if issubclass(base.cell_class(n), RowMatrixCell)}
+    assert {"scornn", "nnrnn"} <= families
+    for name in families:
+        cls = base.cell_class(name)
+        assert cls.prepare is RowMatrixCell.prepare and cls.recurrent_matrix is RowMatrixCell.recurrent_matrix
+        cell = build(name)
+        with torch.no_grad():
+            w_row = cell.row_matrix()
+            assert torch.equal(cell.prepare(), w_row) and torch.equal(cell.recurrent_matrix(), w_row.T)
+
+
+def _probes(tree, names):
+    r"""Lines of getattr/hasattr calls whose object is one of ``names``: probes of an object's optional attributes."""
+    return [node.lineno for node in ast.walk(tree)
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("getattr", "hasattr")
+            and node.args and isinstance(node.args[0], ast.Name) and node.args[0].id in names]
+
+
+@pytest.mark.parametrize("path", sorted(Path(uz.__file__).parent.rglob("*.py")), ids=lambda p: p.name)
+def test_no_module_probes_a_cells_optional_features(path):
+    # A cell's optional parts are declared on the contract (fused_map, fused_activation, h0, stiefel_parameters,
+    # ...). In urnn_zoo/cells and urnn_zoo/engine `self` is a cell or a part of one; elsewhere `cell` and `model`
+    # name cells (a `self` there is another object, such as a run's settings).
+    names = ("self", "cell", "model") if path.parent.name in ("cells", "engine") else ("cell", "model")
+    lines = _probes(ast.parse(path.read_text()), names)
+    assert not lines, f"{path.name} probes attributes with getattr/hasattr at lines {lines}"

@@ -1,111 +1,41 @@
-r"""The cell contract (docs/cell-contract.md): :class:`RecurrentCell`, the registry its subclasses join,
-:class:`ParamCount` and the size error :class:`InadmissibleSizeError`.
+r"""The cell contract (docs/cell-contract.md): :class:`RecurrentCell` and the registry its subclasses join.
 
 A family subclasses :class:`RecurrentCell` with a class attribute ``name``; defining the class registers it
 (:mod:`urnn_zoo.cells.registry` builds cells by name). The whole-sequence ``forward`` is the main path: it
 materialises anything parametrised once (:meth:`RecurrentCell.prepare`), projects the inputs of all steps in one
 matmul (:meth:`RecurrentCell.project_input`) and then runs :meth:`RecurrentCell.recur` per step. ``step`` runs the
 same three pieces for one step, so the two give the same numbers by construction.
+
+The contract's parts live one concept a module and are re-exported here: the admissible sizes
+(:mod:`urnn_zoo.cells.sizes`: :class:`InadmissibleSizeError`, ``check_size``), the counts
+(:mod:`urnn_zoo.cells.counting`: :class:`ParamCount`) and how a sequence runs, fused or step by step
+(:mod:`urnn_zoo.cells.execution`: :class:`FusedActivation`).
 """
 from __future__ import annotations
 
-import inspect
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
-from urnn_zoo.activations import ModReLU
 from urnn_zoo.arguments import boolean, check
+from urnn_zoo.cells.counting import ParamCount, ParameterGroups, stored_reals
+from urnn_zoo.cells.execution import FusedActivation, _fused_activation, run_sequence  # noqa: F401
 from urnn_zoo.cells.precision import PRECISIONS, _keep_complex, complex_dtype_of, real_dtype_of
+from urnn_zoo.cells.sizes import (InadmissibleSizeError, SizeContract, _keyword_options,  # noqa: F401
+                                  _positive_int, _reject_unknown, check_count)
 from urnn_zoo.cells.unitarity import frobenius_unitarity_error
-from urnn_zoo.engine.recurrence import LinearMap, fused_recurrence
+from urnn_zoo.engine.recurrence import LinearMap
 
-__all__ = ["InadmissibleSizeError", "ParamCount", "RecurrentCell", "check_count", "stored_reals", "CONSTRAINTS"]
+__all__ = ["InadmissibleSizeError", "ParamCount", "RecurrentCell", "check_count", "stored_reals", "CONSTRAINTS",
+           "FusedActivation"]
 
 _REGISTRY: dict[str, type["RecurrentCell"]] = {}
 CONSTRAINTS = ("exact", "soft", "none")
 
 
-class InadmissibleSizeError(ValueError):
-    r"""A hidden size N (or a size option that depends on it: KRU's factors, oRNN's m, scoRNN's rho) that a cell
-    family does not accept; raised by :meth:`RecurrentCell.check_size` before anything is built.
-
-    Example:
-        >>> from urnn_zoo.cells.registry import make_cell
-        >>> make_cell("eurnn", 3, 5)
-        Traceback (most recent call last):
-            ...
-        urnn_zoo.cells.base.InadmissibleSizeError: eurnn: hidden_size must be an even int >= 2 (disjoint 2x2 units), got 5
-    """
-
-
-# The error's public home (its name in tracebacks and in docs/cell-contract.md) stays urnn_zoo.cells.base,
-# which re-exports it, as numpy names its public objects by their public module.
-InadmissibleSizeError.__module__ = "urnn_zoo.cells.base"
-
-
-def check_count(option: str, meaning: str, value: Any, low: int, hidden_size: int) -> None:
-    r"""A size option counting parts of an N-dimensional map (oRNN's reflections, scoRNN's −1 entries): None
-    (the family's default) or an int in [``low``, N].
-
-    Raises:
-        InadmissibleSizeError: ``value`` is another value (the message names ``option`` and says what it counts).
-    """
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not low <= value <= hidden_size):
-        raise InadmissibleSizeError(
-            f"{option} ({meaning}) must be an int in [{low}, hidden_size={hidden_size}], got {value!r}")
-
-
-class ParamCount(NamedTuple):
-    r"""Parameter counts in both conventions of docs/parameter-counting.md (real numbers).
-
-    ``stored``: reals held in parameters (a complex entry counts 2). ``dof``: the free reals of the family's
-    own parametrisation. ``recurrent_*``: the same for the recurrent map alone (no biases, input matrix,
-    initial state or readout).
-    """
-
-    stored: int
-    dof: int
-    recurrent_stored: int
-    recurrent_dof: int
-
-
-def stored_reals(params) -> int:
-    r"""Number of real numbers held by an iterable of tensors (a complex entry counts 2)."""
-    return sum(p.numel() * (2 if p.is_complex() else 1) for p in params)
-
-
-def _positive_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
-
-
-def _keyword_options(cls: type[RecurrentCell]) -> dict[str, Any]:
-    params = inspect.signature(cls.__init__).parameters
-    skip = {"self", "input_size", "hidden_size", "dtype", "device"}
-    return {k: p.default for k, p in params.items() if k not in skip and p.kind is p.KEYWORD_ONLY}
-
-
-def _reject_unknown(cls: type[RecurrentCell], accepted: dict[str, Any], options: dict[str, Any]) -> None:
-    unknown = sorted(set(options) - set(accepted))
-    if unknown:
-        listed = ", ".join(f"{k}={v!r}" for k, v in accepted.items()) or "none"
-        raise ValueError(f"cell {cls.name!r} got unknown option(s) {unknown}; it accepts: {listed}")
-
-
-
-
-def _fused_activation(act: Any) -> str | None:
-    r"""The :func:`fused_recurrence` activation that ``act`` is, or None (then the reference loop runs)."""
-    if isinstance(act, ModReLU):
-        return "modrelu"
-    if act is torch.tanh or isinstance(act, nn.Tanh):
-        return "tanh"
-    return None
-
-
-class RecurrentCell(nn.Module):
+class RecurrentCell(SizeContract, ParameterGroups, nn.Module):
     r"""Base class of every cell: one recurrence h_t = σ(W h_{t−1} + U x_t + b) behind one interface.
 
     Subclasses set the class attributes ``name`` (registry key) and ``constraint`` (``"exact"``,
@@ -117,10 +47,13 @@ class RecurrentCell(nn.Module):
     whose state is not one (B, N) tensor override :meth:`initial_state` and :meth:`state_output`; cells
     backed by a fused torch kernel override :meth:`run` and set ``step_via_run``.
 
-    Cells whose step is ``act(L h + u)`` also return L from :meth:`fused_map`; :meth:`run` then runs the whole
-    sequence through :func:`urnn_zoo.engine.recurrence.fused_recurrence` (autograd off inside the loop, hand-written
-    BPTT: the same numbers, fewer operators per step). Setting the attribute ``fused = False`` on a cell selects
-    the per-step autograd loop over :meth:`recur` instead, the reference the fused path is tested against.
+    Plug-in points, each declared here with its default (docs/cell-contract.md#plug-in-points): cells whose step
+    is σ(L h + u) return L from :meth:`fused_map` and σ from :meth:`fused_activation`; :meth:`run` then runs the
+    whole sequence through :func:`urnn_zoo.engine.recurrence.fused_recurrence` (autograd off inside the loop,
+    hand-written BPTT: the same numbers, fewer operators per step). Setting the attribute ``fused = False`` on a
+    cell selects the per-step autograd loop over :meth:`recur` instead, the reference the fused path is tested
+    against. A learned initial state is the attribute ``h0`` (None, the default, means zeros), set by
+    :meth:`register_initial_state` and read by :meth:`initial_state`.
 
     Every torch conversion (``.double()``, ``.float()``, ``.to(dtype)``, ``.to(device, dtype)``, ``.to(tensor)``,
     ``.type(dtype)``) gives a cell of that precision holding the same numbers: real tensors take the dtype,
@@ -162,49 +95,10 @@ class RecurrentCell(nn.Module):
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.is_complex = is_complex
-        self.fused = True  # use fused_map when the family has one (False: the per-step autograd loop)
+        self.fused = True  # the fused loop where the cell declares fused_map and fused_activation (False: per step)
+        self.h0: nn.Parameter | None = None  # the learned initial state (register_initial_state); None: zeros
 
     # ----------------------------------------------------------------- sizes and dtypes
-    @classmethod
-    def check_size(cls, hidden_size: int, **options: Any) -> None:
-        r"""Raise :class:`InadmissibleSizeError` unless the family accepts N = ``hidden_size`` with ``options``.
-
-        Builds nothing: a caller can ask before building (``compare``'s budget search, the timings, the
-        limits table, the benchmarks), and the cell's ``__init__`` asks the same question, so both give the
-        same error. Options left out take the ``__init__`` defaults; options that do not bear on the size are
-        accepted and ignored. The rule itself is the family's :meth:`size_rule`.
-
-        Args:
-            hidden_size: N.
-            **options: any of the family's options (:func:`cell_options`).
-
-        Raises:
-            InadmissibleSizeError: N is not a positive int, or the family's rule rejects it (one line: what was
-                expected, what was given).
-            ValueError: an option the family does not have, or a size option that is malformed whatever N is
-                (e.g. KRU ``factors`` that are not a list of ints).
-
-        Example:
-            >>> from urnn_zoo.cells.registry import cell_class
-            >>> cell_class("eurnn_fft").check_size(12)
-            Traceback (most recent call last):
-                ...
-            urnn_zoo.cells.base.InadmissibleSizeError: eurnn_fft: hidden_size must be a power of two >= 2 (FFT style), got 12
-        """
-        if not _positive_int(hidden_size):
-            raise InadmissibleSizeError(f"hidden_size must be a positive int, got {hidden_size!r}")
-        defaults = _keyword_options(cls)
-        _reject_unknown(cls, defaults, options)
-        cls.size_rule(hidden_size, {**defaults, **options})
-
-    @classmethod
-    def size_rule(cls, hidden_size: int, options: dict[str, Any]) -> None:
-        r"""The family's admissible sizes, declared by overriding this (default: every N >= 1).
-
-        Called by :meth:`check_size` with N already a positive int and ``options`` holding every option of the
-        family (defaults filled in). Raises :class:`InadmissibleSizeError` for a size it rejects.
-        """
-
     @property
     def output_size(self) -> int:
         r"""Real width emitted per step: N, or 2N for complex cells ([Re h; Im h])."""
@@ -235,7 +129,7 @@ class RecurrentCell(nn.Module):
             ValueError: ``learn`` is not a bool (the option is ``learn_initial_state``).
         """
         learn = check(learn, boolean, "learn_initial_state")
-        self.h0: nn.Parameter | None = None
+        self.h0 = None
         if learn:
             h0 = torch.zeros(self.hidden_size, dtype=self.state_dtype, device=self.device)
             with torch.no_grad():
@@ -250,7 +144,7 @@ class RecurrentCell(nn.Module):
             device: defaults to the cell's device.
             dtype: defaults to the cell's state dtype.
         """
-        if getattr(self, "h0", None) is not None:
+        if self.h0 is not None:
             return self.h0.to(device=device, dtype=dtype).expand(batch_size, -1)
         return torch.zeros(
             batch_size, self.hidden_size, device=device or self.device, dtype=dtype or self.state_dtype
@@ -301,30 +195,24 @@ class RecurrentCell(nn.Module):
         Families backed by a fused torch kernel (``nn.LSTM``, ``nn.RNN``) override it and set
         ``step_via_run`` so that :meth:`step` reuses it on a length-1 sequence.
         """
-        # Note [Parametrised weights once per forward]: `parametrize.cached()` makes every read of a
-        # parametrised weight inside this block reuse one evaluation of its map; read per step, the map would be
-        # evaluated again at every step (docs/performance.md#the-fused-recurrence).
-        with parametrize.cached():
-            ctx = self.prepare()
-            u = self.project_input(x)
-            kind = _fused_activation(getattr(self, "act", None))
-            fused = self.fused_map(ctx) if self.fused and kind is not None else None
-            if fused is not None:  # the same maths with a hand-written BPTT (urnn_zoo.recurrence)
-                lmap, tensors = fused
-                bias, eps = (self.act.bias, self.act.eps) if kind == "modrelu" else (None, 0.0)
-                return fused_recurrence(lmap, tensors, u, state.to(u.dtype), kind, bias, eps, emit=True)
-            hs = []
-            for u_t in u.unbind(0):  # unbind, never u[t]: each u[t]'s backward fills a zero (T, B, N) tensor
-                state = self.recur(u_t, state, ctx)
-                hs.append(self.state_output(state))
-        return self.emit(torch.stack(hs)), state
+        return run_sequence(self, x, state)  # urnn_zoo.cells.execution: fused, or the per-step loop
 
     def fused_map(self, ctx: Any) -> tuple[LinearMap, tuple[Tensor, ...]] | None:
         r"""The recurrence as a linear map for :func:`urnn_zoo.engine.recurrence.fused_recurrence`, or None.
 
-        Cells whose step is ``self.act(L h + u)`` (``act`` a :class:`ModReLU` or ``torch.tanh``) return the map L
-        and its tensors, built from what :meth:`prepare` returned; :meth:`run` then uses the fused loop unless
-        ``fused`` is False (the per-step reference path, kept for tests and comparisons).
+        Cells whose step is σ(L h + u) return the map L and its tensors, built from what :meth:`prepare` returned,
+        and declare σ by :meth:`fused_activation`; :meth:`run` then uses the fused loop unless ``fused`` is False
+        (the per-step reference path, kept for tests and comparisons). Default: None (no linear map).
+        """
+        return None
+
+    def fused_activation(self) -> FusedActivation | None:
+        r"""The σ that :meth:`recur` applies after the linear map of :meth:`fused_map`, declared for the fused loop.
+
+        A cell whose step is modReLU(L h + u) or tanh(L h + u) returns ``FusedActivation.of(its activation)``:
+        ``("modrelu", bias, eps)`` or ``("tanh", None, 0.0)`` (:class:`~urnn_zoo.cells.execution.FusedActivation`).
+        Default: None, which keeps the per-step loop whatever :meth:`fused_map` returns (a σ the fused loop does
+        not have, such as leaky ReLU, or gates).
         """
         return None
 
@@ -367,43 +255,9 @@ class RecurrentCell(nn.Module):
             wide = torch.complex128 if w.is_complex() else torch.float64
             return frobenius_unitarity_error(w.to(wide)).to(self.real_dtype)
 
-    def recurrent_parameters(self) -> list[nn.Parameter]:
-        r"""The parameters of the recurrent map alone (no biases, input matrix, initial state or readout).
-
-        For an exact cell these are the parameters behind the constraint, which the trainer may give their
-        own learning rate (``constrained_lr``; docs/cell-contract.md#the-constraint-attribute).
-        """
-        raise NotImplementedError
-
-    def constrained_parameters(self) -> list[nn.Parameter]:
-        r"""The parameters the trainer gives their own learning rate, ``constrained_lr`` (Note [Learning rates]
-        of :mod:`urnn_zoo.training`): by default the recurrent parameters of an exact cell and none of any other.
-        A family whose paper trains part of its recurrent map at a separate rate (nnRNN's orthogonal basis P)
-        returns that part.
-        """
-        return list(self.recurrent_parameters()) if self.constraint == "exact" else []
-
-    def stiefel_parameters(self) -> list[nn.Parameter]:
-        r"""Raw unitary matrices that only a multiplicative step on the Stiefel manifold may update
-        (:class:`urnn_zoo.optim.StiefelCayley`; fcurnn with ``parametrization="none"``); none by default."""
-        return []
-
-    def recurrent_dof(self) -> int:
-        r"""Free reals of the recurrent map in the family's parametrisation.
-
-        Default: what is stored; families that store more than their parametrisation needs override it
-        (docs/parameter-counting.md#per-family).
-        """
-        return stored_reals(self.recurrent_parameters())
-
     def on_optimizer_step(self) -> None:
-        r"""Called by the trainer after every optimizer step (e.g. expRNN re-bases, fcurnn re-projects)."""
-
-    def parameter_count(self) -> ParamCount:
-        r"""Counts in both conventions; ``dof`` differs from ``stored`` only inside the recurrent map."""
-        stored = stored_reals(self.parameters())
-        rec_stored, rec_dof = stored_reals(self.recurrent_parameters()), self.recurrent_dof()
-        return ParamCount(stored, stored - rec_stored + rec_dof, rec_stored, rec_dof)
+        r"""Called by the trainer after every optimizer step; does nothing by default (expRNN with ``rebase_every``
+        re-bases there)."""
 
     def extra_repr(self) -> str:
         return f"input_size={self.input_size}, hidden_size={self.hidden_size}"

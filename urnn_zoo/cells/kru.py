@@ -14,6 +14,7 @@ from torch import Tensor, nn
 from urnn_zoo.activations import ModReLU, check_eps
 from urnn_zoo.arguments import boolean, check
 from urnn_zoo.cells.base import ComplexInput, RecurrentCell, complex_dtype_of
+from urnn_zoo.cells.execution import FusedActivation
 from urnn_zoo.engine.recurrence import DenseMap, LinearMap
 from urnn_zoo.kron import (
     AUTO_DENSE_MAX_N,
@@ -209,6 +210,9 @@ class KRU(RecurrentCell):
     def recur(self, u: Tensor, h: Tensor, ctx: list[Tensor]) -> Tensor:
         wh = h @ ctx[0] if len(ctx) == 1 else kron_apply(ctx, h)
         return self.act(u + wh)
+
+    def fused_activation(self) -> FusedActivation | None:
+        return FusedActivation.of(self.act)  # the σ of recur: modReLU, or tanh (kru with activation="tanh")
 
     def fused_map(self, ctx: list[Tensor]) -> tuple[LinearMap, tuple[Tensor, ...]]:
         return (DenseMap() if len(ctx) == 1 else KroneckerPairMap()), tuple(ctx)

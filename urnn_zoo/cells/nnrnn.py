@@ -15,8 +15,8 @@ from torch import Tensor, nn
 
 from urnn_zoo.activations import ModReLU
 from urnn_zoo.arguments import check, nonnegative_float
-from urnn_zoo.cells.base import (SKEW_INITS, DenseStepCell, InadmissibleSizeError, frobenius_unitarity_error,
-                                 skew_init, skew_of)
+from urnn_zoo.cells.shared import SKEW_INITS, RowMatrixCell, frobenius_unitarity_error, skew_init, skew_of
+from urnn_zoo.cells.sizes import InadmissibleSizeError
 from urnn_zoo.linalg import expm
 
 __all__ = ["NnRNN", "rotation_blocks"]
@@ -25,8 +25,9 @@ __all__ = ["NnRNN", "rotation_blocks"]
 # Note [nnRNN orientation]
 # The paper writes the recurrent matrix in real Schur form, V = P(Λ + T)Pᵀ. The code (KyleGoyette/nnRNN,
 # `RNN_Cell.OrthoRNNCell.calc_rec`) forms that same matrix, call it W_row = P (Λ + T) Pᵀ with T upper, and
-# multiplies row vectors by it, `hidden @ rec`. We keep the code: `prepare` returns W_row for the row-batched step
-# h @ W_row, and the map applied to column vectors, `recurrent_matrix()`, is W_rowᵀ = P (Λ + T)ᵀ Pᵀ. This is the
+# multiplies row vectors by it, `hidden @ rec`. We keep the code (Note [Row-convention cells] in
+# urnn_zoo.cells.shared): the step applies W_row to row-batched states, and the map applied to column vectors,
+# `recurrent_matrix()`, is W_rowᵀ = P (Λ + T)ᵀ Pᵀ. This is the
 # same set of matrices as the paper's: with J the reversal permutation, W_rowᵀ = (PJ)·J(Λ + T)ᵀJ·(PJ)ᵀ, where PJ is
 # orthogonal, JTᵀJ strictly upper triangular and JΛᵀJ block-diagonal with 2x2 rotation blocks. Same parameters,
 # same initial W and the same trajectory under any optimizer (tests/test_nnrnn.py runs the original's step).
@@ -88,7 +89,7 @@ def rotation_blocks(theta: Tensor, gamma: Tensor) -> Tensor:
     return torch.diag(c.repeat_interleave(2)) + torch.diag(upper, 1) + torch.diag(lower, -1)
 
 
-class NnRNN(DenseStepCell):
+class NnRNN(RowMatrixCell):
     r"""nnRNN: a recurrent matrix in real Schur form, orthogonal basis P, rotations with learned magnitudes Λ and
     a strictly upper triangular non-normal part T.
 
@@ -188,14 +189,8 @@ class NnRNN(DenseStepCell):
         return p @ self.schur_factor() @ p.mT
 
     # ----------------------------------------------------------------- the contract
-    def prepare(self) -> Tensor:
-        return self.row_matrix()  # row-major states: h_t = h_{t−1} W_row, as the original
-
     def project_input(self, x: Tensor) -> Tensor:
         return self.input(x)
-
-    def recurrent_matrix(self) -> Tensor:
-        return self.row_matrix().mT  # Note [nnRNN orientation]
 
     def recurrent_parameters(self) -> list[nn.Parameter]:
         return [self.raw_basis, self.theta, self.gamma, self.raw_upper]

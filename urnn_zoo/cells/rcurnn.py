@@ -13,6 +13,7 @@ from torch import Tensor, nn
 
 from urnn_zoo.activations import ModReLU
 from urnn_zoo.cells.base import ComplexInput, RecurrentCell, complex_dtype_of
+from urnn_zoo.cells.execution import FusedActivation
 from urnn_zoo.engine.recurrence import DenseMap, LinearMap
 
 __all__ = ["RCuRNN", "restricted_unitary_apply", "AUTO_DENSE_MAX_N"]
@@ -163,6 +164,9 @@ class RCuRNN(RecurrentCell):
         if isinstance(ctx, Tensor):
             return self.act(torch.addmm(u, h, ctx))
         return self.act(u + restricted_unitary_apply(h, ctx))
+
+    def fused_activation(self) -> FusedActivation | None:
+        return FusedActivation.of(self.act)  # the σ of recur: modReLU
 
     def fused_map(self, ctx) -> tuple[LinearMap, tuple[Tensor, ...]] | None:
         # The fft form keeps the per-step loop: a fused version (adjoint factors in reverse order, parameter

@@ -10,16 +10,16 @@ import torch
 from torch import Tensor, nn
 
 from urnn_zoo.activations import ModReLU
-from urnn_zoo.cells.base import DenseStepCell, skew_init, skew_of
-from urnn_zoo.cells.contract import check_count
+from urnn_zoo.cells.shared import RowMatrixCell, skew_init, skew_of
+from urnn_zoo.cells.sizes import check_count
 
 __all__ = ["ScoRNN", "scaled_cayley", "scaling_diagonal"]
 
 # Note [scoRNN orientation]
 # The paper writes W = (I + A)⁻¹(I − A)D; the code (SpartinStuff/scoRNN, `makeW` and `scoRNNCell`) forms that
-# same matrix, call it W_row, and multiplies row vectors by it, state·W_row. We keep the code: `prepare`
-# returns W_row for the row-batched step h @ W_row, and the map applied to column vectors, `recurrent_matrix()`,
-# is W_rowᵀ = D(I + A)(I − A)⁻¹, with D applied last. Same parameter A (the code stores the full skew matrix,
+# same matrix, call it W_row, and multiplies row vectors by it, state·W_row. We keep the code (Note [Row-convention
+# cells] in urnn_zoo.cells.shared): the step applies W_row to row-batched states, and the map applied to column
+# vectors, `recurrent_matrix()`, is W_rowᵀ = D(I + A)(I − A)⁻¹, with D applied last. Same parameter A (the code stores the full skew matrix,
 # we its strictly upper part), same D, same initial W and the same trajectory under any optimizer
 # (tests/test_original_maps.py). (Applying the paper's W to column vectors instead, D first, spans the same
 # set of matrices, Cay(A)·D = D·Cay(DAD), but runs the original on other coordinates of A.)
@@ -67,7 +67,7 @@ def scaled_cayley(a: Tensor, d: Tensor) -> Tensor:
     return torch.linalg.solve(eye + a, eye - a) * d
 
 
-class ScoRNN(DenseStepCell):
+class ScoRNN(RowMatrixCell):
     r"""scoRNN: an orthogonal W by the Cayley transform of a skew A, scaled by a fixed ±1 diagonal.
 
     As in Helfrich et al.'s code, the state is multiplied on the right by W_row = (I + A)⁻¹(I − A)·D, so
@@ -127,14 +127,8 @@ class ScoRNN(DenseStepCell):
         r"""W_row = (I + A)⁻¹(I − A)·D, the matrix the original multiplies its row-vector state by."""
         return scaled_cayley(self.skew(), self.d)
 
-    def prepare(self) -> Tensor:
-        return self.row_matrix()  # row-major states: h_t = h_{t−1} W_row, as the original
-
     def project_input(self, x: Tensor) -> Tensor:
         return self.input(x)
-
-    def recurrent_matrix(self) -> Tensor:
-        return self.row_matrix().mT  # Note [scoRNN orientation]
 
     def recurrent_parameters(self) -> list[nn.Parameter]:
         return [self.raw_skew]

@@ -1,20 +1,23 @@
 r"""Parts several cell families share: the complex input matrix :class:`ComplexInput`, the dense-step cell
-:class:`DenseStepCell`, the skew generators :func:`skew_init` of expRNN and scoRNN, and the dense unitarity
-measure :func:`frobenius_unitarity_error`.
+:class:`DenseStepCell` and its row-convention form :class:`RowMatrixCell`, the skew generators :func:`skew_init`
+of expRNN and scoRNN, and the dense unitarity measure :func:`frobenius_unitarity_error`.
 """
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import torch
 from torch import Tensor, nn
 
 from urnn_zoo.cells.contract import RecurrentCell
+from urnn_zoo.cells.execution import FusedActivation
 from urnn_zoo.cells.precision import _keep_complex, complex_dtype_of
 from urnn_zoo.cells.unitarity import frobenius_unitarity_error  # re-exported: shared by the dense families
 from urnn_zoo.engine.recurrence import DenseMap, LinearMap
 
-__all__ = ["ComplexInput", "DenseStepCell", "skew_init", "skew_of", "SKEW_INITS", "frobenius_unitarity_error"]
+__all__ = ["ComplexInput", "DenseStepCell", "RowMatrixCell", "skew_init", "skew_of", "SKEW_INITS",
+           "frobenius_unitarity_error"]
 
 
 SKEW_INITS = ("henaff", "cayley")
@@ -109,14 +112,45 @@ class ComplexInput(nn.Module):
 
 
 class DenseStepCell(RecurrentCell):
-    r"""A cell whose step is ``act(W h + u)`` with W formed once per forward (fcurnn, expRNN, scoRNN, oRNN).
+    r"""A cell whose step is ``act(W h + u)`` with W formed once per forward (fcurnn, expRNN, scoRNN, nnRNN, oRNN).
 
     :meth:`prepare` returns Wᵀ (row-batched states: h_t = h_{t−1} Wᵀ); a step is one ``addmm`` and the fused
-    loop gets a :class:`~urnn_zoo.engine.recurrence.DenseMap`. Subclasses set ``act`` and the rest of the contract.
+    loop gets a :class:`~urnn_zoo.engine.recurrence.DenseMap` with ``act`` as its declared activation (none for an
+    ``act`` the fused loop does not have, such as leaky ReLU). Subclasses set ``act`` and the rest of the contract.
     """
+
+    act: Callable[[Tensor], Tensor]
 
     def recur(self, u: Tensor, h: Tensor, wt: Tensor) -> Tensor:
         return self.act(torch.addmm(u, h, wt))
 
     def fused_map(self, ctx: Tensor) -> tuple[LinearMap, tuple[Tensor, ...]]:
         return DenseMap(), (ctx,)
+
+    def fused_activation(self) -> FusedActivation | None:
+        return FusedActivation.of(self.act)
+
+
+# Note [Row-convention cells]
+# Some original codes keep their state as a row vector and update it as h_t = σ(h_{t−1} W_row + x_t V), with a
+# matrix W_row that the paper writes down (scoRNN's (I + A)⁻¹(I − A)D, nnRNN's P(Λ + T)Pᵀ). Transposing both
+# sides gives the zoo's column convention h_t = σ(W h_{t−1} + V x_t) with W = W_rowᵀ, the plain transpose, never
+# the conjugate one (docs/conventions.md#where-an-original-code-used-row-vectors). A batch of states is a (B, N)
+# tensor of rows, so the step of DenseStepCell, h_{t−1} @ Wᵀ, is h_{t−1} @ W_row: `prepare` hands W_row to it
+# untransposed, and `recurrent_matrix()` is W_rowᵀ. Keeping the code's orientation keeps its parameters, its
+# initial W and its trajectory under any optimizer; the family's own Note says how its W_row relates to the paper.
+class RowMatrixCell(DenseStepCell):
+    r"""A :class:`DenseStepCell` whose original code multiplies row-vector states by a matrix W_row
+    (Note [Row-convention cells]): a subclass implements :meth:`row_matrix`; ``prepare`` returns W_row for the
+    row-batched step h @ W_row, and ``recurrent_matrix()`` returns the column map W_rowᵀ.
+    """
+
+    def row_matrix(self) -> Tensor:
+        r"""W_row, the (N, N) matrix the original code multiplies its row-vector state by."""
+        raise NotImplementedError
+
+    def prepare(self) -> Tensor:
+        return self.row_matrix()  # row-major states: h_t = h_{t−1} W_row, as the original
+
+    def recurrent_matrix(self) -> Tensor:
+        return self.row_matrix().mT  # the column map W = W_rowᵀ (Note [Row-convention cells])
