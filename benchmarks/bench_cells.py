@@ -1,6 +1,6 @@
 r"""Speed of every registered cell: a whole sequence forward, forward+backward, and one step.
 
-Workload (:mod:`.common`): B = 32, T = 100, 10 inputs, float32, default options of each family, parametrised
+Workload (:mod:`.common`): B = 32, T = 100, 10 inputs, float32, the workload's options (defaults, KRU at its factor table), parametrised
 by cell, hidden size N and device. Names in the results: ``bench_cells.CellForward.time_forward``,
 ``bench_cells.CellForwardBackward.time_forward_backward``, ``bench_cells.CellStep.time_step``.
 """

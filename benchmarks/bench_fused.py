@@ -2,7 +2,7 @@ r"""The fused recurrence (hand-written BPTT, ``urnn_zoo.recurrence``) against th
 
 ``FusedSpeedup.track_reference_over_fused``: time(``cell.fused = False``) / time(``cell.fused = True``),
 forward+backward of the workload (:mod:`.common`: B = 32 sequences of T = 100 steps, 10 real inputs, float32,
-the loss ``out.pow(2).mean()``), per cell with its default options at N = :data:`CELL_SIZE`, both sides timed
+the loss ``out.pow(2).mean()``), per cell with the workload's options at N = :data:`CELL_SIZE`, both sides timed
 inside one case, interleaved (Note [Best of interleaved runs] in :mod:`.common`). Above 1 where the fused loop
 pays off (docs/performance.md#the-fused-recurrence). CPU only; the quick grid (``URNN_ZOO_BENCH_QUICK=1``)
 keeps N = 64.
@@ -23,12 +23,14 @@ CELL_SIZE = 64 if QUICK else 512
 
 
 def has_fused_path(cell: urnn_zoo.RecurrentCell) -> bool:
-    r"""Whether ``cell.fused`` selects anything: the base ``run`` and a map for the fused loop."""
+    r"""Whether ``cell.fused`` selects anything: the base ``run``, a declared activation the fused loop has
+    (``fused_activation()``; None for ornn's default leaky ReLU) and a map for the fused loop (``fused_map``),
+    the conditions under which ``run`` takes the fused loop."""
     import torch
 
     from urnn_zoo import RecurrentCell
 
-    if type(cell).run is not RecurrentCell.run:
+    if type(cell).run is not RecurrentCell.run or cell.fused_activation() is None:
         return False
     with torch.no_grad():
         return cell.fused_map(cell.prepare()) is not None
@@ -51,9 +53,10 @@ class FusedSpeedup(common.RatioCase):
     r"""The speed-up of the hand-written BPTT over the per-step autograd loop, per cell.
 
     Returns time(``cell.fused = False``) / time(``cell.fused = True``), forward+backward of the workload, for
-    every cell with its default options at N = :data:`CELL_SIZE`. n/a for cells on which ``fused`` selects
-    nothing: those backed by a torch kernel (``lstm``, ``rnn``), gated ones (``kru_lstm``) and any whose
-    default strategy at this N has no fused map.
+    every cell with the workload's options at N = :data:`CELL_SIZE`. n/a for cells on which ``fused`` selects
+    nothing: those backed by a torch kernel (``lstm``, ``rnn``), gated ones (``kru_lstm``), those whose
+    activation the fused loop does not have (``ornn``'s leaky ReLU) and any whose default strategy at this N
+    has no fused map.
     """
 
     params = [CELLS, [CELL_SIZE]]

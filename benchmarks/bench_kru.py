@@ -4,20 +4,19 @@ Workload (:mod:`.common`): B = 32 sequences of T = 100 steps, 10 real inputs, fl
 ``out.pow(2).mean()`` and its backward per sequence. The ``track_`` ratios time both sides inside one case,
 interleaved (Note [Best of interleaved runs] in :mod:`.common`), about 8 s in all (16 s for ``KRUStrategy``).
 
-- ``KRUVersusRNN.track_kru_over_rnn``: KRU / ``torch.nn.RNN`` (tanh) of the same N. Goal (``"issue"``
+- ``KRUVersusRNN.track_kru_over_rnn``: KRU / ``torch.nn.RNN`` (tanh) of the same N. Goal (``"balanced"``
   factors): ≤ 1.0 at N = 128, 0.8 at 512, 0.35 at 1024, 0.2 at 2048 (:data:`KRU_GOALS`).
 - ``KRUStrategy.track_auto_over_best``: KRU ``strategy="auto"`` / the best of ``"factored"`` and ``"dense"``.
   Goal ≤ 1.10 (:data:`AUTO_GOAL`).
 - ``KRUTime.time_forward_backward`` and ``TorchRNNTime.time_forward_backward``: the absolute times of the two
   sides of ``KRUVersusRNN``, for asv's history.
 
-KRU's factors (``factors`` parameter): ``"issue"`` two factors as balanced as N allows, the sizes the goals were
-set for (:data:`KRU_FACTORS`, the workload's table ``urnn_zoo.workload.KRU_FACTORS``: [8, 16] at N = 128,
-[16, 32] at 512, [32, 32] at 1024, [32, 64] at 2048; the value keeps its name so that asv histories stay
-comparable), ``"2x2"`` the paper's log2(N) factors of size 2 (Jose, Cissé and Fleuret, "Kronecker Recurrent
-Units", ICML 2018, arXiv:1705.10142); both with the default ``strategy="auto"``, which multiplies adjacent
-factors into two groups once per forward (or forms W where that is faster), so the two kinds cost about the
-same per step.
+KRU's factors (``factors`` parameter): ``"balanced"`` two factors as balanced as N allows, the sizes the goals
+were set for (:data:`KRU_FACTORS`, the workload's table ``urnn_zoo.workload.KRU_FACTORS``: [8, 16] at N = 128,
+[16, 32] at 512, [32, 32] at 1024, [32, 64] at 2048), ``"2x2"`` the paper's log2(N) factors of size 2 (Jose,
+Cissé and Fleuret, "Kronecker Recurrent Units", ICML 2018, arXiv:1705.10142); both with the default
+``strategy="auto"``, which multiplies adjacent factors into two groups once per forward (or forms W where that
+is faster), so the two kinds cost about the same per step.
 
 CPU only, torch's default thread count (Note [Threads and timers] in :mod:`.common`). The quick grid
 (``URNN_ZOO_BENCH_QUICK=1``) keeps one size, N = 64 with factors [8, 8].
@@ -27,14 +26,14 @@ from __future__ import annotations
 from . import common
 from .common import QUICK
 
-# The ``"issue"`` factor sizes per N: the workload's table (two factors as balanced as N allows; the quick grid's
+# The ``"balanced"`` factor sizes per N: the workload's table (two factors as balanced as N allows; the quick grid's
 # one N = 64 is not in it), and the goals for KRU / nn.RNN at those sizes.
 KRU_FACTORS: dict[int, list[int]] = (
     {64: [8, 8]} if QUICK else {n: list(factors) for n, factors in common.workload.KRU_FACTORS.items()}
 )
 KRU_GOALS: dict[int, float] = {128: 1.0, 512: 0.8, 1024: 0.35, 2048: 0.2}
 KRU_SIZES: tuple[int, ...] = tuple(KRU_FACTORS)
-FACTOR_KINDS = ("issue", "2x2")
+FACTOR_KINDS = ("balanced", "2x2")
 # KRU strategy="dense" forms the N x N W and applies one N² complex GEMM per step: beyond this N a sequence
 # takes seconds (docs/performance.md) and is nowhere near the best (factored costs N·(P_A + P_B) per row and
 # step), so it is not timed there.
@@ -43,7 +42,7 @@ AUTO_GOAL = 1.10
 
 
 def kru_factors(n: int, kind: str) -> list[int]:
-    r"""KRU factor sizes at N = ``n``: two balanced factors (``"issue"``) or log2(N) factors of 2 (``"2x2"``).
+    r"""KRU factor sizes at N = ``n``: two balanced factors (``"balanced"``) or log2(N) factors of 2 (``"2x2"``).
 
     Raises:
         ValueError: ``"2x2"`` with an N that is not a power of two, or an unknown kind.
@@ -56,7 +55,7 @@ def kru_factors(n: int, kind: str) -> list[int]:
         if n < 2 or n & (n - 1):
             raise ValueError(f"2x2 factors need N a power of two, got {n}")
         return [2] * (n.bit_length() - 1)
-    if kind == "issue":
+    if kind == "balanced":
         return list(KRU_FACTORS[n])
     raise ValueError(f"factor kind must be one of {FACTOR_KINDS}, got {kind!r}")
 
@@ -69,9 +68,9 @@ def kru(n: int, kind: str, strategy: str = "auto"):
 class KRUVersusRNN(common.RatioCase):
     r"""KRU against ``torch.nn.RNN`` (tanh) of the same N, forward+backward of the workload.
 
-    KRU: ``make_cell("kru", 10, N, factors=F)`` with two balanced factors F (``"issue"``) or the paper's 2x2
+    KRU: ``make_cell("kru", 10, N, factors=F)`` with two balanced factors F (``"balanced"``) or the paper's 2x2
     factors (``"2x2"``), default float32 and ``strategy="auto"``: complex state, modReLU, 2N real outputs.
-    nn.RNN: real, N outputs, its own fused kernel. Goals (``"issue"`` factors): :data:`KRU_GOALS`.
+    nn.RNN: real, N outputs, its own fused kernel. Goals (``"balanced"`` factors): :data:`KRU_GOALS`.
     """
 
     params = [KRU_SIZES, FACTOR_KINDS]
@@ -118,7 +117,7 @@ class TorchRNNTime(common.TimeCase):
 
 
 class KRUStrategy(common.RatioCase):
-    r"""KRU's ``strategy="auto"`` against the best fixed strategy, forward+backward, ``"issue"`` factors.
+    r"""KRU's ``strategy="auto"`` against the best fixed strategy, forward+backward, ``"balanced"`` factors.
 
     Returns time(auto) / min(time(factored), time(dense)); goal ≤ 1.10 (:data:`AUTO_GOAL`). ``"dense"`` is
     timed up to N = :data:`DENSE_MAX_N` only: at N = 2048 one dense sequence takes seconds (an N² complex GEMM
@@ -136,7 +135,7 @@ class KRUStrategy(common.RatioCase):
     def setup(self, n: int) -> None:
         x = common.sequence("cpu")
         strategies = ["auto", "factored"] + (["dense"] if n <= DENSE_MAX_N else [])
-        self.runs = [common.training_step(kru(n, "issue", s), x) for s in strategies]
+        self.runs = [common.training_step(kru(n, "balanced", s), x) for s in strategies]
         common.warmed(("kru_strategy", n), self.runs)
 
     def track_auto_over_best(self, n: int) -> float:

@@ -8,7 +8,7 @@ per forward) and is tested in ``tests/test_matrix_once.py``; these benchmarks ke
 - ``MatrixOnceTime.track_t100_over_t10`` and ``track_step_over_matrix``: the same claim in time (see there),
   timed inside one case, interleaved (Note [Best of interleaved runs] in :mod:`.common`).
 
-Workload (:mod:`.common`): B = 32, 10 real inputs, float32, default options, N = :data:`CELL_SIZE` (64 in the
+Workload (:mod:`.common`): B = 32, 10 real inputs, float32, the workload's options, N = :data:`CELL_SIZE` (64 in the
 quick grid), CPU. torch and urnn_zoo are imported inside the helpers only, so the cases of
 ``MatrixOncePerForward`` (read from one ``setup_cache``) start without them (Note [Cost of a case] in
 :mod:`.common`).
@@ -149,7 +149,7 @@ class MatrixOnceTime(common.RatioCase):
       coefficient vectors) it is above 1 either way, and the count of :class:`MatrixOncePerForward` is the
       evidence.
 
-    Forward without autograd, N = :data:`CELL_SIZE`, B = 32, default options.
+    Forward without autograd, N = :data:`CELL_SIZE`, B = 32, the workload's options.
     """
 
     params = [CELLS, [CELL_SIZE]]

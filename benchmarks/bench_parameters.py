@@ -15,7 +15,7 @@ CONVENTIONS = ("stored", "dof", "recurrent_stored", "recurrent_dof")
 
 
 def counts(name: str) -> dict[int, dict[str, int]]:
-    r"""``{N: {convention: count}}`` of the cell ``name`` with default options, for every N of the grid."""
+    r"""``{N: {convention: count}}`` of the cell ``name`` with the workload's options, for every N of the grid."""
     found = {}
     for n in SIZES:
         try:
@@ -26,7 +26,7 @@ def counts(name: str) -> dict[int, dict[str, int]]:
 
 
 class ParameterCount:
-    r"""One count of one cell at one N (cells built on the CPU, default options)."""
+    r"""One count of one cell at one N (cells built on the CPU, the workload's options)."""
 
     params = [CELLS, SIZES, CONVENTIONS]
     param_names = ["cell", "N", "convention"]

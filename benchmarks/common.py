@@ -226,19 +226,26 @@ def sequence(device_name: str, seq_len: int = SEQ_LEN, batch: int = BATCH, n_in:
 
 
 def make_cell(name: str, input_size: int, hidden: int, dev: torch.device | None = None) -> urnn_zoo.RecurrentCell:
-    r"""``urnn_zoo.make_cell`` with default options, float32 and a seeded init (it seeds torch's global RNG);
-    ``NotImplementedError`` (asv: n/a) for a size the family rejects (its ``check_size``, before building)."""
+    r"""The workload's cell (``urnn_zoo.workload.build_cell``: float32, the options of
+    ``urnn_zoo.workload.workload_options``, so KRU takes the workload's factor table, init drawn after
+    ``torch.manual_seed(SEED)``), leaving torch's global RNG where the init left it;
+    ``NotImplementedError`` (asv: n/a) for a size the family rejects with those options (its ``check_size``,
+    before building)."""
     import torch
 
     import urnn_zoo
     from urnn_zoo.cells.base import cell_class
 
+    options = workload.workload_options(name, hidden)
     try:
-        cell_class(name).check_size(hidden)
+        cell_class(name).check_size(hidden, **options)
     except urnn_zoo.InadmissibleSizeError as err:
-        raise NotImplementedError(f"{name} does not accept N={hidden} with its default options: {err}") from err
+        raise NotImplementedError(f"{name} does not accept N={hidden} with the workload's options {options}: "
+                                  f"{err}") from err
+    # The same cell as workload.build_cell(name, hidden, input_size=input_size, device=dev), built here without
+    # its fork_rng: the training and drift benchmarks draw their heads from the global RNG this seeds.
     torch.manual_seed(SEED)
-    return urnn_zoo.make_cell(name, input_size, hidden, dtype=torch.float32, device=dev)
+    return urnn_zoo.make_cell(name, input_size, hidden, dtype=torch.float32, device=dev, **options)
 
 
 @functools.lru_cache(maxsize=None)

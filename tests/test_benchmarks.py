@@ -136,10 +136,23 @@ def test_kru_factors_multiply_to_n():
     assert set(kru.KRU_GOALS) == set(sizes)
     for n, factors in (sizes | {64: [8, 8]}).items():
         if n in kru.KRU_FACTORS:
-            assert kru.kru_factors(n, "issue") == factors
+            assert kru.kru_factors(n, "balanced") == factors
         assert kru.kru_factors(n, "2x2") == [2] * (n.bit_length() - 1)
     with pytest.raises(ValueError):
         kru.kru_factors(96, "2x2")
+
+
+@pytest.mark.parametrize("name, n", [(c, 64) for c in uz.cell_names()] + [("kru", 1024)])
+def test_the_benchmarks_build_the_workloads_cell(name, n):
+    # One workload (urnn_zoo/workload.py): asv's cells are compare's and the limits', options included (KRU at
+    # N = 1024 takes the table's [32, 32], not its default [16, 64]), same seeded init.
+    from benchmarks import common
+    from urnn_zoo import workload
+
+    ours, theirs = common.make_cell(name, workload.INPUT_SIZE, n), workload.build_cell(name, n)
+    assert ours.state_dict().keys() == theirs.state_dict().keys()
+    for key, value in ours.state_dict().items():
+        assert torch.equal(value, theirs.state_dict()[key]), key
 
 
 def test_best_times_keeps_one_time_per_run():

@@ -345,12 +345,12 @@ def test_the_initial_state_is_the_declared_h0(name, learn):
 
 
 def test_the_row_convention_families_share_one_definition():
-    # Note [Row-convention cells]: scoRNN's and nnRNN's codes multiply row states by W_row. One definition gives
+    # Note [Row-convention cells]: scoRNN's, nnRNN's and expRNN's codes multiply row states by W_row. One definition gives
     # them prepare() = W_row and recurrent_matrix() = W_rowᵀ; that this is the map the step applies is
     # test_recurrent_matrix_is_the_map_the_step_applies, and W_row against each paper's formula is in
     # tests/test_scornn.py and tests/test_nnrnn.py.
     families = {n for n in CELLS if issubclass(base.cell_class(n), RowMatrixCell)}
-    assert {"scornn", "nnrnn"} <= families
+    assert {"scornn", "nnrnn", "exprnn"} <= families
     for name in families:
         cls = base.cell_class(name)
         assert cls.prepare is RowMatrixCell.prepare and cls.recurrent_matrix is RowMatrixCell.recurrent_matrix

@@ -40,11 +40,16 @@ def test_relative_links_resolve(page):
 
 
 ROOT = DOCS.parent
-SOURCES = [p for d in ("urnn_zoo", "benchmarks", "tests", "analysis") for p in sorted((ROOT / d).rglob("*.py"))] \
-    + [ROOT / "README.md", ROOT / "Makefile", *PAGES]
-# Documents a user of the project never has (the developers' design notes, their paper reference, the tracker);
-# spelt in pieces so that this file does not match itself.
-INTERNAL = re.compile("DES" + "IGN|refer" + "ence §|iss" + r"ue [0-9]|the iss" + "ue")
+# The code, the docs, and the configuration files, whose comments a user reads as well.
+SOURCES = [p for d in ("urnn_zoo", "benchmarks", "tests", "analysis", "examples")
+           for p in sorted((ROOT / d).rglob("*.py"))] \
+    + [ROOT / "README.md", ROOT / "Makefile", *PAGES] \
+    + sorted((ROOT / "examples").rglob("*.md")) + sorted((ROOT / "examples").rglob("*.toml")) \
+    + [ROOT / name for name in ("asv.conf.json", "constraints.txt", "pyproject.toml", "CITATION.cff", ".ci/run")]
+# Documents a user of the project never has (the developers' design notes, their paper reference, the tracker),
+# and a name taken from the tracker (a quoted value spelt as the tracker's word); spelt in pieces so that this file
+# does not match itself.
+INTERNAL = re.compile("DES" + "IGN|refer" + "ence §|iss" + r"ue [0-9]|the iss" + "ue|[\"'`]iss" + "ue[\"'`]")
 
 
 def _anchors(page: Path) -> set[str]:

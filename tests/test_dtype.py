@@ -1,4 +1,4 @@
-r"""Precision conversions of every registered cell (Note [Precision conversion of complex cells] in cells/base.py).
+r"""Precision conversions of every registered cell (Note [Precision conversion of complex cells] in cells/precision.py).
 
 Every conversion a torch user applies (.double(), .float(), .to(dtype), .to(device, dtype), .to(tensor),
 .to(complex dtype), .type(dtype), load_state_dict from the other precision) must give a working cell of the

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import urnn_zoo as uz
 from urnn_zoo.engine import kernels, recurrence
-from urnn_zoo.activations import EPS_RANGE, ModReLU, modrelu
+from urnn_zoo.activations import EPS_RANGE, modrelu
 from urnn_zoo.cells.base import cell_options
 from admissible import admissible_sizes
 from urnn_zoo.cells.eurnn import LayersMap
@@ -137,9 +137,11 @@ def test_fused_path_matches_reference_loop(name, options, sizes, data, steps, ba
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     cell = uz.make_cell(name, 3, n, dtype=f64, **options)
-    if isinstance(cell.act, ModReLU):
-        _uniform_(cell.act.bias, 0.5, gen)  # both branches of relu(|z| + b) occur
-    if getattr(cell, "h0", None) is not None:
+    act = cell.fused_activation()  # the σ the cell declares for the fused loop
+    assert act is not None
+    if act.kind == "modrelu":
+        _uniform_(act.bias, 0.5, gen)  # both branches of relu(|z| + b) occur
+    if cell.h0 is not None:
         _uniform_(cell.h0, 0.5, gen)
     state = None
     if initial == "given":
@@ -174,6 +176,48 @@ def test_fused_path_matches_reference_loop(name, options, sizes, data, steps, ba
     for got, want in zip(grads, ref_grads):
         assert_close(got, want, 1e-10)
     assert grads[len(params)] is not None  # x reaches the states
+
+
+# Every registered cell with its defaults, and every value of the options that decide the execution path: the
+# activation (ornn, kru) and the compute strategy (kru, eurnn, eurnn_fft, rcurnn).
+PATH_VARIANTS = (
+    [(name, {}) for name in uz.cell_names()]
+    + [("ornn", {"activation": a}) for a in ("leaky_relu", "tanh", "modrelu")]
+    + [("kru", {"complex_factors": False, "activation": "tanh"})]
+    + [("kru", {"strategy": s}) for s in ("auto", "factored", "dense")]
+    + [("eurnn", {"strategy": s}) for s in ("auto", "layers", "band", "dense")]
+    + [("eurnn_fft", {"strategy": s}) for s in ("auto", "layers", "dense")]
+    + [("rcurnn", {"strategy": s}) for s in ("auto", "fft", "dense")]
+)
+
+
+def _bench_fused():
+    r"""``benchmarks.bench_fused``, imported as asv does: the package ``benchmarks`` of the repository root."""
+    import importlib
+    import sys
+    from pathlib import Path
+
+    root = str(Path(__file__).resolve().parents[1])
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    return importlib.import_module("benchmarks.bench_fused")
+
+
+@pytest.mark.parametrize("name, options", PATH_VARIANTS, ids=lambda v: v if isinstance(v, str) else
+                         ",".join(f"{k}={x}" for k, x in v.items()) or "defaults")
+@given(data=st.data(), seed=seeds)
+def test_the_fused_benchmark_times_exactly_the_cells_that_take_the_fused_loop(name, options, data, seed):
+    # bench_fused reports time(fused = False) / time(fused = True) only where `has_fused_path` says the switch
+    # selects something; a cell whose declared activation the fused loop lacks (ornn's leaky ReLU) runs the
+    # per-step loop either way and must be n/a there, not timed as "fused".
+    n = data.draw(admissible_sizes(name, 2, 8, **options), label="N")
+    torch.manual_seed(seed)
+    cell = uz.make_cell(name, 3, n, dtype=f64, **options)
+    x = torch.randn(3, 2, 3, dtype=f64, generator=torch.Generator().manual_seed(seed), requires_grad=True)
+    with spy_fused() as spy:
+        cell(x)[0].sum().backward()
+    assert _bench_fused().has_fused_path(cell) == (spy.call_count == 1), (name, options, spy.call_count)
+    assert spy.call_count <= 1
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -503,14 +547,16 @@ def test_every_execution_path_gives_the_same_numbers_at_the_edges(case, dtype, s
     options = dict(options, **({"eps": eps} if "eps" in cell_options(name) else {}))
     torch.manual_seed(seed)
     cell = uz.make_cell(name, 3, 8, dtype=dtype, **options)
-    if isinstance(getattr(cell, "act", None), ModReLU):
+    act = cell.fused_activation()  # the σ the cell declares for the fused loop
+    assert act is not None
+    if act.kind == "modrelu":
         kink = -math.sqrt(eps) if cell.is_complex else 0.0
         value = {"zero": 0.0, "positive": 0.1, "negative": -0.1, "large": 1e3, "large negative": -1e3,
                  "kink": kink}[bias]
         with torch.no_grad():
-            cell.act.bias.fill_(value)
+            act.bias.fill_(value)
             if bias == "kink" and cell.is_complex:  # −√ε as every path rounds it: √(0·0 + 0·0 + ε)
-                cell.act.bias.copy_(-torch.full_like(cell.act.bias, eps).sqrt())
+                act.bias.copy_(-torch.full_like(act.bias, eps).sqrt())
     gen = torch.Generator().manual_seed(seed)
     x = torch.zeros(3, 2, 3, dtype=dtype) if zero_input else torch.randn(3, 2, 3, dtype=dtype, generator=gen)
     results = _paths(cell, x)

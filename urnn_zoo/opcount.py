@@ -61,7 +61,7 @@ def _returns_tensor(schema: torch.FunctionSchema) -> bool:
 
 
 def is_counted(func: torch._ops.OpOverload) -> bool:
-    r"""Whether one call of the aten operator ``func`` counts as an operator (Note [What is counted ...]).
+    r"""Whether one call of the aten operator ``func`` counts as an operator (Note [What is counted as an operator]).
 
     Example:
         >>> is_counted(torch.ops.aten.add.Tensor), is_counted(torch.ops.aten.view.default)

@@ -13,7 +13,7 @@ from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
 from urnn_zoo.activations import ModReLU
-from urnn_zoo.cells.base import SKEW_INITS as INITS, DenseStepCell, skew_init, skew_of
+from urnn_zoo.cells.shared import SKEW_INITS as INITS, RowMatrixCell, skew_init, skew_of
 from urnn_zoo.linalg import expm  # re-exported: the zoo's one accurate matrix exponential
 
 __all__ = ["ExpRNN", "expm", "cayley_map", "MAPS"]
@@ -24,7 +24,8 @@ __all__ = ["ExpRNN", "expm", "cayley_map", "MAPS"]
 # forms B_row = base·φ(A) and applies it to row vectors, h·B_row. Its φ are `expm` and `cayley_map`, the latter
 # `torch.solve(I − A, I + A)`, which solves (I + A)·Y = I − A: φ(A) = (I + A)⁻¹(I − A). We keep exactly that:
 # geotorch's `SO` manifold with `lower=False` reads the strictly upper part of its free matrix and returns
-# base @ φ(A) (the same order), and `recur` computes h @ B_row. The map applied to column vectors,
+# base @ φ(A) (the same order); `row_matrix()` returns it, and the step computes h @ B_row
+# (Note [Row-convention cells] in urnn_zoo.cells.shared). The map applied to column vectors,
 # `recurrent_matrix()`, is therefore W = B_rowᵀ: with base I, W = φ(A)ᵀ = expm(A)ᵀ = expm(−A), or
 # ((I + A)⁻¹(I − A))ᵀ = (I − A)⁻¹(I + A). For A = [[0, 0.5], [−0.5, 0]] the Cayley map gives
 # B_row = [[0.6, −0.8], [0.8, 0.6]] and W = [[0.6, 0.8], [−0.8, 0.6]]. Same parameter, same base, same re-basing
@@ -67,7 +68,7 @@ def cayley_map(a: Tensor) -> Tensor:
 MAPS = {"expm": expm, "cayley": cayley_map}
 
 
-class ExpRNN(DenseStepCell):
+class ExpRNN(RowMatrixCell):
     r"""expRNN: an orthogonal recurrent kernel through the exponential (or Cayley) map, via geotorch.
 
     Args:
@@ -140,14 +141,13 @@ class ExpRNN(DenseStepCell):
         r"""The generator A = triu(R, 1) − triu(R, 1)ᵀ."""
         return skew_of(self.raw_skew)
 
-    def prepare(self) -> Tensor:
-        return self.recurrent_kernel.weight  # B_row = base·φ(A), read once (Note [expRNN orientation])
+    def row_matrix(self) -> Tensor:
+        r"""B_row = base·φ(A), the (N, N) matrix the original multiplies its row-vector state by; the column map
+        ``recurrent_matrix()`` is B_rowᵀ (Note [expRNN orientation], Note [Row-convention cells])."""
+        return self.recurrent_kernel.weight
 
     def project_input(self, x: Tensor) -> Tensor:
         return self.input(x)
-
-    def recurrent_matrix(self) -> Tensor:
-        return self.recurrent_kernel.weight.mT
 
     def recurrent_parameters(self) -> list[nn.Parameter]:
         return [self.raw_skew]

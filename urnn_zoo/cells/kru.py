@@ -132,7 +132,7 @@ class KRU(RecurrentCell):
         num_factors: maximum number of factors for the Cervnet rule (default 2: N=128 -> [8, 16]).
         complex_factors: complex factors and state (default) or real ones.
         init: ``"unitary"`` (Haar per factor, default), ``"identity"`` or ``"identity_noise"``.
-        strategy: ``"auto"``, ``"factored"`` or ``"dense"`` (Note [KRU compute strategy] in urnn_zoo.kron).
+        strategy: ``"auto"``, ``"factored"`` or ``"dense"`` (Note [KRU compute strategy] in urnn_zoo.cells.kru_factors).
         activation: ``"modrelu"`` (default; its per-unit bias is the recurrence's only bias) or ``"tanh"``
             (real factors only, with its own bias).
         eps: modReLU's ε.
@@ -195,7 +195,7 @@ class KRU(RecurrentCell):
 
     @property
     def uses_dense(self) -> bool:
-        r"""Whether this forward forms W densely (Note [KRU compute strategy] in urnn_zoo.kron)."""
+        r"""Whether this forward forms W densely (Note [KRU compute strategy] in urnn_zoo.cells.kru_factors)."""
         return forms_dense(self.strategy, self.sizes)
 
     def prepare(self) -> list[Tensor]:

@@ -112,7 +112,7 @@ class KRULSTM(RecurrentCell):
         if self.uses_dense:
             return [self.recurrent_matrix().mT]
         # Two groups per gate, stacked over gates: A (4, 1, P_A, P_A) and B^T (4, 1, P_B, P_B), broadcast
-        # over the batch in `recur` (Note [KRU compute strategy] in urnn_zoo.kron).
+        # over the batch in `recur` (Note [KRU compute strategy] in urnn_zoo.cells.kru_factors).
         k = split_in_two(self.sizes)
         a = torch.stack([kron_dense(self.gate_factors(g)[:k]) for g in range(GATES)])
         b = torch.stack([kron_dense(self.gate_factors(g)[k:]) for g in range(GATES)])

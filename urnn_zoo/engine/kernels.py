@@ -1,7 +1,7 @@
 r"""One-pass CPU kernels for the complex modReLU step of the fused recurrence, built at first use.
 
 Note [Why a C kernel]
-The complex modReLU step (urnn_zoo.engine.recurrence, Note [modReLU Jacobian]) is about 15 elementwise torch
+The complex modReLU step (urnn_zoo.engine.step_activations, Note [modReLU Jacobian]) is about 15 elementwise torch
 operators forward (|z|², the square root, two divisions, the saved factors s, k, c, h = z·s and the [Re h; Im h]
 output) and 5 backward, each a full pass over the B·N complex numbers: at B=32 it took 100 µs per step at
 N=512 and 230 µs at N=1024 on the 2-core CPU class, half of a KRU step. torch has no fused kernel for it,
