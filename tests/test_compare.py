@@ -115,6 +115,14 @@ def test_grid_applies_a_plans_cells_their_own_settings_and_paper_sizes():
     assert specs["lstm-copy-T3-N4-s0"].train == {"lr": 1e-2}
 
 
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_every_preset_builds_its_grid_for_every_cell(name):
+    # a plan with budgets only (no equal-N arm: the paper preset's charlm and music) once crashed the grid
+    specs = build_grid(preset(name), list(uz.cell_names()))
+    assert specs and all(s.steps > 0 and s.hidden > 0 for s in specs)
+    assert {s.task for s in specs} == {tp.task for tp in preset(name).tasks}
+
+
 def test_the_reproduce_preset_has_two_seeds_and_a_registered_claim_per_plan():
     from urnn_zoo.report.claims import CLAIMS
     plan = preset("reproduce")
@@ -271,7 +279,7 @@ def test_a_restart_says_it_times_nothing(grid_dir, capsys):
     out, _ = grid_dir
     compare(TINY, out, cells=["kru", "rnn"], jobs=1, progress="lines")
     err = capsys.readouterr().err
-    assert "timing: all 2 (cell, N) cases are already in" in err and "timing kru" not in err
+    assert "timing: all 2 (cell, N, options) cases are already in" in err and "timing kru" not in err
     assert "[1/2]" in err and "reused" in err
 
 

@@ -22,7 +22,7 @@ from matplotlib.container import ErrorbarContainer
 from urnn_zoo.report import load_results
 from urnn_zoo.report.axes import after_first_evaluation, padded_limits, pareto_front
 from urnn_zoo.report.figures import draw, summary_points, write_all
-from urnn_zoo.report.load import Results
+from urnn_zoo.report.load import CONFIG_COLUMNS, Results
 from urnn_zoo.runs import (ASV_COLUMNS, CURVE_COLUMNS, FINAL_COLUMNS, RUN_COLUMNS, SKIPPED_COLUMNS, TIMING_COLUMNS,
                            typed_frame)
 from urnn_zoo.training import train
@@ -35,9 +35,10 @@ SPREAD = (0.8, 1.0, 1.2)  # the timing repeats of a point, as multiples of its m
 # ----------------------------------------------------------------------------------------- synthetic results
 def _results(points, curves=(), timings=True) -> Results:
     r"""``points``: dicts with cell, task, task_label, value (test headline metric), baseline, ms (mean time),
-    and optional arm, hidden, variant, status, params, seed. Each point is one run; its timings are three
-    repeats at :data:`SPREAD` times ``ms``. ``curves``: (run index, [(step, value), ...]) validation rows."""
-    runs, finals, rows, curve_rows = [], [], [], []
+    and optional arm, hidden, variant, options (the cell options of a variant, in its config and timings),
+    status, params, seed. Each point is one run; its timings are three repeats at :data:`SPREAD` times ``ms``.
+    ``curves``: (run index, [(step, value), ...]) validation rows."""
+    runs, finals, rows, curve_rows, configs = [], [], [], [], []
     metric_of = {"copy": "loss", "adding": "mse", "smnist": "accuracy"}
     for i, p in enumerate(points):
         name, hidden, status = f"run{i}", p.get("hidden", 8), p.get("status", "finished")
@@ -48,10 +49,14 @@ def _results(points, curves=(), timings=True) -> Results:
         metric = metric_of[p["task"]]
         finals.append({"run": name, "split": "test", "metric": metric, "value": p["value"],
                        "baseline": p["baseline"]})
+        options = json.dumps(p["options"], sort_keys=True) if "options" in p else None
+        if options is not None:
+            configs.append({"run": name, "cell": p["cell"], "cell_options": options})
         if timings and p.get("ms") is not None:
-            rows += [{"cell": p["cell"], "hidden": hidden, "batch": 2, "length": 4, "input_size": 1, "device": "cpu",
-                      "repeat": r, "seconds": f * p["ms"] / 1e3 * 2, "seconds_per_sequence": f * p["ms"] / 1e3,
-                      "source": "compare", "error": ""} for r, f in enumerate(SPREAD)]
+            rows += [{"cell": p["cell"], "hidden": hidden, "cell_options": options, "batch": 2, "length": 4,
+                      "input_size": 1, "device": "cpu", "repeat": r, "seconds": f * p["ms"] / 1e3 * 2,
+                      "seconds_per_sequence": f * p["ms"] / 1e3, "source": "compare", "error": ""}
+                     for r, f in enumerate(SPREAD)]
     for i, values in curves:
         p = points[i]
         curve_rows += [{"run": f"run{i}", "cell": p["cell"], "variant": p.get("variant", ""), "task": p["task"],
@@ -60,7 +65,8 @@ def _results(points, curves=(), timings=True) -> Results:
                        for s, v in values]
     return Results(typed_frame(runs, RUN_COLUMNS), typed_frame(finals, FINAL_COLUMNS),
                    typed_frame(curve_rows, CURVE_COLUMNS), typed_frame(rows, TIMING_COLUMNS),
-                   typed_frame([], ASV_COLUMNS), {}, typed_frame([], SKIPPED_COLUMNS))
+                   typed_frame([], ASV_COLUMNS), {}, typed_frame([], SKIPPED_COLUMNS),
+                   typed_frame(configs, CONFIG_COLUMNS))
 
 
 def _copy(cell, value, ms, **kw):
@@ -195,7 +201,7 @@ def test_pareto_front_is_the_undominated_points_better_than_the_baseline(xy, hig
 
 # ----------------------------------------------------------------------------------------- 3. labels
 def test_every_scatter_point_is_labelled_with_its_cell_and_variant(figure):
-    res = _results([_copy("kru", 0.01, 2.0), _copy("eurnn", 0.001, 4.0, variant="capacity=4"),
+    res = _results([_copy("kru", 0.01, 2.0), _copy("eurnn", 0.001, 4.0, variant="capacity=4", options={"capacity": 4}),
                     _copy("fcurnn", 0.03, 1.0)])
     for name, x in (("speed_accuracy", {"kru (KRU)": 2.0, "eurnn (EURNN (tunable)) [capacity=4]": 4.0,
                                         "fcurnn (FC-uRNN)": 1.0}),

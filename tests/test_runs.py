@@ -24,7 +24,7 @@ from urnn_zoo.runs import (CHECKPOINT_FILE, MANIFEST_FILE, METRICS_FILE, METRICS
                            RecordError, RunConfig, RunExistsError, RunStatus, divergence, folder_state,
                            load_checkpoint, read_config, read_manifest, read_metrics, read_summary, read_timings,
                            unitarity_tolerance, write_atomic)
-from urnn_zoo.runs.tidy import Appender, open_for_append, read_tidy
+from urnn_zoo.runs.tidy import Appender, TidySchema, open_for_append, read_tidy
 from urnn_zoo.training import train
 
 V0 = Path(__file__).parent / "fixtures" / "records_v0"
@@ -185,6 +185,39 @@ def test_an_append_killed_at_any_byte_loses_only_its_torn_line(tmp_path_factory,
     assert list(zip(frame.step, frame.split, frame.metric, frame.value, frame.seconds)) == expected + list(more)
 
 
+NOTES = TidySchema("notes.csv", {"n": "int64", "note": "string"}, version=1, required=("n",), remedy="delete it")
+NOTE = st.tuples(st.integers(0, 99), st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\0"),
+                                             max_size=8))
+
+
+@given(rows=st.lists(NOTE, max_size=6), more=st.lists(NOTE, max_size=2), cut=st.floats(0, 1))
+def test_text_with_line_breaks_survives_appends_and_a_kill_at_any_byte(tmp_path_factory, rows, more, cut):
+    r"""A text field may hold \n, \r, quotes or any character (an error message): it reads back as written, and
+    a kill at any byte (inside a quoted line break or a UTF-8 character too) loses only the record it tore. A
+    record's end is where the file stood after it was flushed."""
+    path = tmp_path_factory.mktemp("tidy") / NOTES.name
+    ends = []
+    with Appender(path, NOTES) as out:
+        ends.append(path.stat().st_size)  # the header's
+        for row in rows:
+            out.write([row])
+            out.flush()
+            ends.append(path.stat().st_size)
+    frame = read_tidy(path, NOTES)
+    assert list(zip(frame.n, frame.note)) == rows
+    data = path.read_bytes()
+    kept = data[: int(cut * len(data))]
+    path.write_bytes(kept)
+    complete = sum(1 for end in ends[1:] if end <= len(kept))
+    frame = read_tidy(path, NOTES)
+    assert list(zip(frame.n, frame.note)) == rows[:complete]
+    open_for_append(path, NOTES)
+    with Appender(path, NOTES) as out:
+        out.write(more)
+    frame = read_tidy(path, NOTES)
+    assert list(zip(frame.n, frame.note)) == rows[:complete] + more
+
+
 def test_timings_appended_after_a_kill_on_an_empty_file_keep_their_header(tmp_path):
     from urnn_zoo.compare import time_cells
 
@@ -192,9 +225,10 @@ def test_timings_appended_after_a_kill_on_an_empty_file_keep_their_header(tmp_pa
     file.write_text("")  # what a kill before the first flush left
     time_cells([("rnn", 4)], file, batch=2, length=3, repeats=1)
     assert file.read_text().splitlines()[0].startswith("cell,hidden,")
-    # And a file of the code before versions, whose rows lost their header, is repaired the same way.
-    rows = file.read_text().splitlines()[1:]
-    file.write_text("\n".join(",".join(r.split(",")[:-1]) for r in rows) + "\n")
+    # And a file of the code before versions, whose rows lost their header, is repaired the same way (its rows
+    # had neither cell_options, the third field, nor schema, the last).
+    rows = [r.split(",") for r in file.read_text().splitlines()[1:]]
+    file.write_text("\n".join(",".join(r[:2] + r[3:-1]) for r in rows) + "\n")
     time_cells([("rnn", 4), ("lstm", 4)], file, batch=2, length=3, repeats=1)
     assert sorted(read_timings(file).cell) == ["lstm", "rnn"]
 

@@ -1,10 +1,13 @@
 r"""The ``urnn-zoo`` command: ``cells``, ``tasks``, ``train`` and ``show``, ``limits``
 (:mod:`urnn_zoo.limits`), plus ``compare`` (:mod:`urnn_zoo.compare`) and ``report`` (:mod:`urnn_zoo.report`),
-which those packages define.
+which those packages define. Every subcommand takes ``--import MODULE`` (repeatable): a module whose import
+registers cells or tasks of the user's own (Note [Plug-ins] of :mod:`urnn_zoo.plugins`), imported before the
+command line is read, so that their names are accepted.
 
 Example::
 
     urnn-zoo cells --hidden 128 --input 10
+    urnn-zoo cells --import my_cells
     urnn-zoo train --cell kru --task copy --T 100 --hidden 128 --steps 2000 --seed 0
     urnn-zoo show runs/kru-copy-T100-N128-s0
     urnn-zoo limits --hidden 512 1024 --out limits.csv
@@ -158,7 +161,8 @@ def _check_train(args: argparse.Namespace, task_options: dict[str, Any]) -> Path
 
 
 # What `train --config` still takes from the command line: where the run goes and how it is shown.
-_CONFIG_KEEPS = ("config", "out", "name", "force", "resume", "progress", "command", "func", "train_defaults")
+_CONFIG_KEEPS = ("config", "out", "name", "force", "resume", "progress", "imports", "command", "func",
+                 "train_defaults")
 
 
 def _train_from_config(args: argparse.Namespace) -> dict[str, Any]:
@@ -174,8 +178,8 @@ def _train_from_config(args: argparse.Namespace) -> dict[str, Any]:
     given = sorted(f"--{dest.replace('_', '-')}" for dest, default in args.train_defaults.items()
                    if dest not in _CONFIG_KEEPS and getattr(args, dest) != default)
     if given:
-        raise UsageError("--config", f"expected only --out, --name, --force, --resume and --progress beside it "
-                                     f"(the file holds every training setting), got {' '.join(given)}")
+        raise UsageError("--config", f"expected only --out, --name, --force, --resume, --progress and --import "
+                                     f"beside it (the file holds every training setting), got {' '.join(given)}")
     return read_config(args.config)["train"]
 
 
@@ -315,10 +319,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hidden", type=A.positive_int, default=128, help="hidden size N (default 128)")
     p.add_argument("--input", type=A.positive_int, default=10, help="input size (default 10)")
     p.add_argument("--format", choices=("text", "csv", "json"), default="text")
+    _add_import(p)
     p.set_defaults(func=_cells)
 
     p = sub.add_parser("tasks", help="every registered task with its options, metrics and data")
     p.add_argument("--format", choices=("text", "csv", "json"), default="text")
+    _add_import(p)
     p.set_defaults(func=_tasks)
 
     p = sub.add_parser("train", help="train one cell on one task and write a run folder",
@@ -329,7 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "unless --config)")
     p.add_argument("--config", type=A.existing_path, default=None, metavar="CONFIG_JSON",
                    help="repeat a run exactly: every training setting from its config.json (or run folder); "
-                        "only --out, --name, --force, --resume and --progress may be given beside it")
+                        "only --out, --name, --force, --resume, --progress and --import may be given beside it")
     p.add_argument("--hidden", type=A.positive_int, default=128, help="hidden size N")
     p.add_argument("--steps", type=A.nonnegative_int, default=2000, help="optimizer steps")
     p.add_argument("--seed", type=A.seed, default=0, help="seeds the init, the RNGs and the batch streams")
@@ -384,12 +390,14 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_mutually_exclusive_group()
     g.add_argument("--force", action="store_true", help="start over in an existing run folder")
     g.add_argument("--resume", action="store_true", help="continue the run in the folder from its checkpoint")
+    _add_import(p)
     p.set_defaults(func=_train)
     p.set_defaults(train_defaults={a.dest: a.default for a in p._actions if a.dest != "help"})
 
     p = sub.add_parser("show", help="a run's summary")
     p.add_argument("runs", nargs="+", type=_run_record, metavar="RUN", help="run folder(s)")
     p.add_argument("--json", action="store_true", help="print summary.json as is")
+    _add_import(p)
     p.set_defaults(func=_show)
 
     p = sub.add_parser("limits", help="each cell's estimated limit (a roofline of FLOPs and bytes, plus "
@@ -415,14 +423,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write the table (full precision) as CSV to this file")
     p.add_argument("--force", action="store_true", help="overwrite an existing --out file")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    _add_import(p)
     p.set_defaults(func=_limits)
 
     # `compare` and `report` live with their packages (imported lightly: no pandas/matplotlib until they run).
     from urnn_zoo.compare import add_compare_parser
     from urnn_zoo.report import add_report_parser
 
-    add_compare_parser(sub)
-    add_report_parser(sub)
+    _add_import(add_compare_parser(sub))
+    _add_import(add_report_parser(sub))
     return parser
 
 
@@ -431,9 +440,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Every value is checked before any work is done or any file written (:mod:`urnn_zoo.arguments`). Errors a
     user can fix (a value out of range, unknown names or options, an existing run folder, missing data
-    files) print one line ``urnn-zoo COMMAND: error: ...`` (argparse adds its usage line) and return 2; a run
-    stopped by a non-finite loss, or one that diverged, returns 1; otherwise the subcommand's status (``compare``: non-zero when a
-    run failed).
+    files, a ``--import`` module that cannot be imported, ``compare --executor slurm|ray`` without the extra
+    ``urnn_zoo[cluster]``) print one line ``urnn-zoo COMMAND: error: ...`` (argparse adds its usage line) and
+    return 2; a run stopped by a non-finite loss, or one that diverged, returns 1; otherwise the subcommand's
+    status (``compare``: non-zero when a run failed).
 
     The records the command writes (a run's ``config.json``, ``compare.json``, a report's ``provenance.json``)
     hold its command line: ``urnn-zoo`` and ``argv`` (default ``sys.argv[1:]``), Note [The command of a record]
@@ -442,6 +452,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from urnn_zoo.runs.environment import command_line, invoked_as
 
     argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        _pre_import(argv)
+    except ValueError as exc:  # PluginError
+        command = next((a for a in argv if not a.startswith("-")), "")
+        print(f"urnn-zoo{' ' + command if command else ''}: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # argparse printed usage and the refused argument (or --help): its status
@@ -458,6 +474,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             PermissionError) as exc:
         print(f"{prog}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
+    except ImportError as exc:
+        from urnn_zoo.compare.executors import MissingExtraError
+
+        if not isinstance(exc, MissingExtraError):
+            raise
+        print(f"{prog}: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
     except Exception as exc:
         from urnn_zoo.data.errors import DataFileError
 
@@ -466,6 +489,30 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         raise
     return 0 if status is None else int(status)
+
+
+def _add_import(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    r"""The ``--import`` option of a subcommand (read before parsing by :func:`_pre_import`; here for ``--help``
+    and so that the parser accepts it)."""
+    p.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
+                   help="import MODULE first (repeatable): a module of your own that registers cells or tasks "
+                        "(docs/own-cell.md); installed packages register theirs through entry points")
+    return p
+
+
+def _pre_import(argv: list[str]) -> list[str]:
+    r"""Import the ``--import`` modules of ``argv`` before the command line is parsed (its cell and task names
+    are checked against the registries while it is parsed).
+
+    Raises:
+        urnn_zoo.plugins.PluginError: a module that cannot be imported (one line: expected, got).
+    """
+    from urnn_zoo.plugins import import_modules
+
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--import", dest="imports", action="append", default=[])
+    known, _ = pre.parse_known_args(argv)
+    return import_modules(known.imports)
 
 
 def _one_line(exc: BaseException) -> str:

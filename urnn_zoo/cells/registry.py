@@ -1,6 +1,8 @@
 r"""The cell registry by name: :func:`cell_names`, :func:`cell_class`, :func:`cell_options` and :func:`make_cell`
 (docs/cell-contract.md). A :class:`~urnn_zoo.cells.contract.RecurrentCell` subclass with a ``name`` registers
-itself when its module is imported; importing :mod:`urnn_zoo.cells` imports every family.
+itself when its module is imported; importing :mod:`urnn_zoo.cells` imports every family, and the first use
+of the registry also loads the cells of installed packages (entry point group ``urnn_zoo.cells``; Note
+[Plug-ins] of :mod:`urnn_zoo.plugins`, docs/own-cell.md).
 """
 from __future__ import annotations
 
@@ -15,7 +17,11 @@ __all__ = ["cell_names", "cell_class", "cell_options", "make_cell"]
 
 
 def cell_names() -> tuple[str, ...]:
-    r"""Sorted names of every registered cell.
+    r"""Sorted names of every registered cell: the zoo's families, the cells of installed packages (entry points
+    ``urnn_zoo.cells``) and those of modules imported with ``--import``.
+
+    Raises:
+        urnn_zoo.plugins.PluginError: an installed plug-in cannot be loaded (the message names it).
 
     Example:
         >>> "kru" in cell_names()
@@ -79,5 +85,9 @@ def make_cell(
 
 
 def _load_families() -> None:
-    # Importing the package imports every family module, which registers it.
+    # Importing the package imports every family module, which registers it; then the installed plug-ins (once
+    # per process), after the families, so that a plug-in taking a family's name is the one refused.
     import urnn_zoo.cells  # noqa: F401
+    from urnn_zoo.plugins import load_entry_points
+
+    load_entry_points("cells", _REGISTRY, RecurrentCell)

@@ -18,6 +18,13 @@ Note [Resuming a grid]
 
     A run whose training raises is recorded as ``failed``, with its error, and the grid goes on.
 
+Note [Where a run ran]
+    Every outcome says where its run was trained: ``host`` (the machine's name), ``device`` (the torch device,
+    ``auto`` resolved there) and ``device_name`` (the GPU's name, or the CPU model and its cores), measured by
+    the process that trained it (a worker, or a cluster job: :mod:`urnn_zoo.compare.executors`); a reused run
+    reads them from its record (``config.json``'s environment and ``summary.json``), and a cancelled one has
+    none. ``resumed_from`` is the step of the checkpoint a resumed run continued from (``None`` otherwise).
+
 Note [Ctrl-C in a comparison]
     With ``jobs > 1`` the runs train in worker processes. Their SIGINT handler ignores a Ctrl-C of their
     own (a terminal sends it to the whole process group), and their SIGTERM handler a SIGTERM (a batch
@@ -40,6 +47,7 @@ import concurrent.futures as cf
 import multiprocessing
 import os
 import signal
+import socket
 import threading
 import time
 import traceback
@@ -48,12 +56,12 @@ from pathlib import Path
 from typing import Any, Callable
 
 from urnn_zoo.runs import (CHECKPOINT_FILE, NewerRecordError, RunAction, RunExistsError, RunStatus, clear_run_folder,
-                           folder_state, holds_run)
+                           folder_state, holds_run, load_checkpoint, read_config)
 from urnn_zoo.runs.environment import invoked_as, invoked_command
 
 from .grid import RunSpec, cost
 
-__all__ = ["GRACE_SECONDS", "run_grid", "run_one"]
+__all__ = ["GRACE_SECONDS", "WHERE_KEYS", "here", "run_grid", "run_one"]
 GRACE_SECONDS = 10.0  # how long Ctrl-C waits for running workers to write their status
 
 _STOP: Any = None  # a worker's stop event (Note [Ctrl-C in a comparison])
@@ -62,19 +70,52 @@ _ACTIVE = threading.Event()  # set while a worker trains a run
 _STOPPING = threading.Event()  # set by a worker's watcher thread once the stop event is set
 
 
+WHERE_KEYS = ("host", "device", "device_name")  # Note [Where a run ran]
+
+
 def _outcome(name: str, status: RunStatus, action: RunAction, *, error: str | None = None, note: str | None = None,
-             seconds: float | None = 0.0, cpu_seconds: float | None = 0.0) -> dict[str, Any]:
+             seconds: float | None = 0.0, cpu_seconds: float | None = 0.0, where: dict[str, Any] | None = None,
+             resumed_from: int | None = None) -> dict[str, Any]:
     return {"run": name, "status": status, "error": error, "note": note, "seconds": seconds,
-            "cpu_seconds": cpu_seconds, "action": action}
+            "cpu_seconds": cpu_seconds, "action": action, "resumed_from": resumed_from,
+            **{k: (where or {}).get(k) for k in WHERE_KEYS}}
+
+
+def here(device: str) -> dict[str, Any]:
+    r"""Where this process trains on ``device`` (Note [Where a run ran]): ``{"host", "device", "device_name"}``,
+    ``auto`` resolved; a device this machine lacks is named as given (the run fails saying why)."""
+    from urnn_zoo import arguments as A
+
+    from .timing import device_name
+
+    try:
+        resolved = A.device(device)
+    except Exception:
+        return {"host": socket.gethostname(), "device": str(device), "device_name": None}
+    return {"host": socket.gethostname(), "device": resolved, "device_name": device_name(resolved)}
+
+
+def _recorded_where(folder: Path, summary: dict[str, Any]) -> dict[str, Any]:
+    r"""Where a finished run was trained, from its record (Note [Where a run ran]); ``None`` where unrecorded."""
+    try:
+        env = read_config(folder).get("environment") or {}
+    except Exception:  # a reused run whose config.json is unreadable: its result stands, its place is unknown
+        env = {}
+    device = summary.get("device")
+    gpu = env.get("cuda") if isinstance(device, str) and device.startswith("cuda") else None
+    name = gpu if gpu not in (None, "none") else (f"{env['cpu']} ({env['cores']} cores)" if env.get("cpu") and
+                                                   not str(device).startswith("cuda") else None)
+    return {"host": env.get("machine"), "device": device, "device_name": name}
 
 
 def _stopped_outcome(spec: dict[str, Any], out: str, action: RunAction, start: float | None = None,
-                     cpu: float | None = None) -> dict[str, Any]:
+                     cpu: float | None = None, where: dict[str, Any] | None = None) -> dict[str, Any]:
     r"""The outcome of a run that Ctrl-C stopped or cancelled: its folder's status."""
     state = folder_state(Path(out) / spec["name"])
     seconds = round(time.perf_counter() - start, 3) if start is not None else 0.0
     cpu_seconds = round(time.process_time() - cpu, 3) if cpu is not None else 0.0
-    return _outcome(spec["name"], state.status, action, note=state.problem, seconds=seconds, cpu_seconds=cpu_seconds)
+    return _outcome(spec["name"], state.status, action, note=state.problem, seconds=seconds, cpu_seconds=cpu_seconds,
+                    where=where if action is not RunAction.CANCELLED else None)
 
 
 def run_one(spec: dict[str, Any], out: str, device: str, threads: int | None = None,
@@ -90,9 +131,10 @@ def run_one(spec: dict[str, Any], out: str, device: str, threads: int | None = N
             know it: Note [The command of a record] of :mod:`urnn_zoo.runs.environment`); ``None``: a Python call.
 
     Returns:
-        ``{"run", "status", "error", "note", "seconds", "cpu_seconds", "action"}``: wall and CPU seconds of this
-        call (CPU: every thread of the process); ``action`` a :class:`urnn_zoo.runs.RunAction`; ``note``: a damaged file
-        that made it restart.
+        ``{"run", "status", "error", "note", "seconds", "cpu_seconds", "action", "resumed_from", "host", "device",
+        "device_name"}``: wall and CPU seconds of this call (CPU: every thread of the process); ``action`` a
+        :class:`urnn_zoo.runs.RunAction`; ``note``: a damaged file that made it restart; where it ran and the
+        step it resumed from (Note [Where a run ran]).
     """
     start, cpu = time.perf_counter(), time.process_time()
     if _SLOTS is not None and slot is not None:
@@ -116,7 +158,8 @@ def _run_one(spec: dict[str, Any], out: str, device: str, threads: int | None, f
     from urnn_zoo.training import train
 
     folder = Path(out) / spec["name"]
-    action, resume, note = RunAction.TRAINED, False, None
+    action, resume, note, resumed_from = RunAction.TRAINED, False, None, None
+    where = here(device)
     try:
         if force:
             clear_run_folder(folder)
@@ -131,13 +174,14 @@ def _run_one(spec: dict[str, Any], out: str, device: str, threads: int | None, f
                 raise NewerRecordError(folder, f"holds a record this urnn_zoo cannot read ({state.problem})",
                                        "upgrade urnn_zoo, or give --force to train the run again")
             if summary is not None and status.ended and (not status.ok or summary["steps"] >= spec["steps"]):
-                return _outcome(spec["name"], status, RunAction.REUSED)
+                return _outcome(spec["name"], status, RunAction.REUSED, where=_recorded_where(folder, summary))
             if summary is not None and status.ended and not state.resumable:  # a result, kept without checkpoint
                 raise RunExistsError(f"{folder}: holds a {status} run of {summary['steps']} steps and no "
                                      f"{CHECKPOINT_FILE} to continue it to {spec['steps']}; give --force to "
                                      "train it again from step 0")
             if state.resumable:
                 action, resume, note = RunAction.RESUMED, True, state.problem
+                resumed_from = load_checkpoint(folder).loop.step
             elif holds_run(folder):
                 action, note = RunAction.RESTARTED, state.problem
                 clear_run_folder(folder)
@@ -153,19 +197,24 @@ def _run_one(spec: dict[str, Any], out: str, device: str, threads: int | None, f
             _ACTIVE.clear()
         status, error = result.summary["status"], None
     except KeyboardInterrupt:
-        return _stopped_outcome(spec, out, RunAction.INTERRUPTED, start, cpu)
+        return _stopped_outcome(spec, out, RunAction.INTERRUPTED, start, cpu, where)
     except Exception as exc:  # a run that fails is a result: record it, go on with the grid
         status, action = RunStatus.FAILED, RunAction.FAILED
-        where = traceback.extract_tb(exc.__traceback__)[-1]
-        error = f"{type(exc).__name__}: {exc} (at {Path(where.filename).name}:{where.lineno})"
+        frame = traceback.extract_tb(exc.__traceback__)[-1]
+        error = f"{type(exc).__name__}: {exc} (at {Path(frame.filename).name}:{frame.lineno})"
     return _outcome(spec["name"], status, action, error=error, note=note,
-                    seconds=round(time.perf_counter() - start, 3), cpu_seconds=round(time.process_time() - cpu, 3))
+                    seconds=round(time.perf_counter() - start, 3), cpu_seconds=round(time.process_time() - cpu, 3),
+                    where=where, resumed_from=resumed_from)
 
 
-def _worker_init(stop: Any, slots: Any) -> None:
-    r"""Set up a worker process (Note [Ctrl-C in a comparison])."""
+def _worker_init(stop: Any, slots: Any, plugins: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())) -> None:
+    r"""Set up a worker process (Note [Ctrl-C in a comparison]); import the modules the main process imported
+    with ``--import`` (Note [Plug-ins] of :mod:`urnn_zoo.plugins`)."""
     global _STOP, _SLOTS
     _STOP, _SLOTS = stop, slots
+    from urnn_zoo.plugins import restore
+
+    restore(*plugins)
 
     def on_sigint(signum: int, frame: Any) -> None:
         # Only lock-free flags here: the handler may run while the main thread holds the stop event's lock.
@@ -184,18 +233,22 @@ def _worker_init(stop: Any, slots: Any) -> None:
 
 
 def run_grid(specs: list[RunSpec], out: str | os.PathLike[str], *, jobs: int = 1, device: str = "cpu",
-             force: bool = False, on_done: Callable[[RunSpec, dict[str, Any]], None] | None = None) -> list[dict]:
-    r"""Run every spec (resumably, Note [Resuming a grid]); ``jobs > 1`` runs them in that many processes.
+             force: bool = False, on_done: Callable[[RunSpec, dict[str, Any]], None] | None = None,
+             executor: Any = None) -> list[dict]:
+    r"""Run every spec (resumably, Note [Resuming a grid]); ``jobs > 1`` runs them in that many processes, and
+    an ``executor`` other than the local pool as its jobs or tasks (:mod:`urnn_zoo.compare.executors`).
 
     Each worker process gets ``cores // jobs`` torch threads (at least one). Longer runs start first. Every
     run records the command line held around this call (``urnn-zoo compare ...``), whichever process trains
     it (Note [The command of a record] of :mod:`urnn_zoo.runs.environment`).
 
     Args:
-        specs: the runs. out: their parent folder. jobs: parallel processes. device: training device.
-        force: retrain every run from scratch.
+        specs: the runs. out: their parent folder. jobs: parallel processes (for an executor: runs in flight at
+            once). device: training device. force: retrain every run from scratch.
         on_done: called in this process after each run with its spec and outcome (the manifest writer); on
             Ctrl-C also for every run stopped or cancelled.
+        executor: ``None`` or a :class:`~urnn_zoo.compare.executors.LocalPool` for this machine's process
+            pool, or another :class:`~urnn_zoo.compare.executors.Executor` (SLURM through submitit, Ray).
 
     Returns:
         The outcomes, in the order of ``specs``.
@@ -207,6 +260,8 @@ def run_grid(specs: list[RunSpec], out: str | os.PathLike[str], *, jobs: int = 1
     out = str(out)
     Path(out).mkdir(parents=True, exist_ok=True)
     command = invoked_command()  # the workers' runs record it too (Note [The command of a record])
+    if executor is not None and executor.name != "local":
+        return executor.run(specs, out, jobs=jobs, device=device, force=force, on_done=on_done, command=command)
     order = sorted(range(len(specs)), key=lambda i: -cost(specs[i]))
     outcomes: dict[int, dict[str, Any]] = {}
 
@@ -234,8 +289,10 @@ def run_grid(specs: list[RunSpec], out: str | os.PathLike[str], *, jobs: int = 1
     threads = max(1, (os.cpu_count() or 1) // jobs)
     context = multiprocessing.get_context("spawn")  # no fork after torch's thread pools exist
     stop, slots = context.Event(), context.Array("b", len(specs), lock=False)
+    from urnn_zoo.plugins import imported_modules, search_paths
+
     pool = cf.ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_worker_init,
-                                  initargs=(stop, slots))
+                                  initargs=(stop, slots, (imported_modules(), search_paths())))
     futures: dict[cf.Future, int] = {}
 
     def collect(future: cf.Future) -> None:

@@ -121,8 +121,8 @@ def build_grid(plan: Preset, cells: list[str], tasks: list[str] | None = None,
                 continue
             own = tp.settings_of(cell)
             arms: list[tuple[int, dict[str, Any]]] = [(n, {"name": f"N={n}"}) for n in tp.hidden]
-            paper_n = own.paper_hidden or tp.hidden[0]
-            if tp.paper_sizes:
+            paper_n = own.paper_hidden or (tp.hidden[0] if tp.hidden else None)
+            if tp.paper_sizes and paper_n is not None:
                 arms.append((paper_n, {"name": "paper sizes"}))
             if tp.budgets:
                 sizes = sizes or (task.input_size, task.output_size)

@@ -32,7 +32,7 @@ __all__ = ["build_report", "write_report"]
 
 FIGURE_CAPTIONS = {
     "speed_accuracy": "Speed against accuracy: the headline test metric of each task against forward+backward "
-                      "time per sequence at the run's N (one point per cell, N and arm: mean over seeds, labelled "
+                      "time per sequence of the run's own model (its cell, N and options; no point when that model was not timed) (one point per cell, N and arm: mean over seeds, labelled "
                       "with its cell), with bars from the fastest to the slowest timing repeat; grey lines: the "
                       "Pareto front of each arm through the points better than the memoryless baseline (no other "
                       "such point is both faster and better; no line where it would join fewer than two points); "
@@ -190,8 +190,8 @@ def build_report(res: Results, out: str | os.PathLike[str], title: str | None = 
 
     blocks.append(("h2", "Speed"))
     tt = timing_table(res)
-    blocks += [("table", tt, "Forward+backward milliseconds per sequence (mean ± std over repeats), default "
-                             "options, float32; column: N, source, workload, device. Every size timed is in "
+    blocks += [("table", tt, "Forward+backward milliseconds per sequence (mean ± std over repeats), the "
+                             "timing workload's options (a row per other option set a run trained with), float32; column: N, source, workload, device. Every size timed is in "
                              "data/timings.csv and in the figure below."),
                ("links", _write_table(root, "timings", tt, None, "Forward+backward ms per sequence."))]
     say(f"report: drawing figures into {root / 'figures'}")

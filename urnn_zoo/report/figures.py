@@ -33,6 +33,7 @@ from .axes import (after_first_evaluation, colors_for, grid, legend, legend_orde
                    Paths, metric_scale, not_better, padded_limits, palette, pareto_front, save)
 from .bibtex import label  # noqa: E402
 from .load import Results  # noqa: E402
+from .speeds import run_options, speed_spread, timing_labels  # noqa: E402
 from .tables import arms_of, headline, tasks_of  # noqa: E402
 
 __all__ = ["HOLLOW", "draw", "drift", "learning_curves", "palette", "pareto_front", "params_accuracy",
@@ -42,23 +43,6 @@ HOLLOW = "hollow: no better than the baseline or diverged"
 _MARKERS = ("o", "s", "D", "^", "v", "P", "X", "*")
 _STYLES = ("-", "--", ":", "-.")
 _BASELINE = dict(color="#b05050", lw=0.9, ls="-", alpha=.6)
-
-
-def speed_spread(res: Results, cell: str, hidden: int) -> tuple[float, float, float, str]:
-    r"""Mean, fastest and slowest forward+backward ms per sequence over the timing repeats of ``cell`` at
-    ``hidden``, and their workload (``"B=2, T=4"``): the rows :func:`~urnn_zoo.report.tables.speed_of`
-    averages (compare's timings first, asv's otherwise); NaN and ``""`` when not timed."""
-    t = res.timings
-    if t is None or not len(t):
-        return math.nan, math.nan, math.nan, ""
-    sel = t[(t.cell == cell) & (t.hidden == hidden) & t.seconds_per_sequence.notna()]
-    if (sel.source == "compare").any():
-        sel = sel[sel.source == "compare"]
-    if not len(sel):
-        return math.nan, math.nan, math.nan, ""
-    ms = sel.seconds_per_sequence * 1e3
-    workload = ", ".join(sorted({f"B={b}, T={ln}" for b, ln in zip(sel.batch, sel.length)}))
-    return float(ms.mean()), float(ms.min()), float(ms.max()), workload
 
 
 def summary_points(res: Results, diverged: bool = False) -> pd.DataFrame:
@@ -74,7 +58,8 @@ def summary_points(res: Results, diverged: bool = False) -> pd.DataFrame:
         params, recurrent, ms, ms_min, ms_max, workload``: ``seeds`` the runs averaged; ``baseline`` the
         task's memoryless baseline of the metric (NaN if unknown); ``marked`` a point no better than it or
         diverged (Note [No better than the baseline] of :mod:`urnn_zoo.report.axes`); ``ms*`` the mean,
-        fastest and slowest timing repeat and ``workload`` their B and T (:func:`speed_spread`).
+        fastest and slowest timing repeat of the group's model (its cell options, NaN when it was not timed) and
+        ``workload`` their B and T (:func:`speed_spread`).
     """
     rows = []
     bad_runs = (res.runs.status == str(RunStatus.DIVERGED)).fillna(False).astype(bool)
@@ -90,7 +75,7 @@ def summary_points(res: Results, diverged: bool = False) -> pd.DataFrame:
         baseline = found.baseline.dropna()
         baseline = float(baseline.iloc[0]) if len(baseline) else math.nan
         value = float(values.mean())
-        ms, lo, hi, workload = speed_spread(res, cell, int(hidden))
+        ms, lo, hi, workload = speed_spread(res, cell, int(hidden), run_options(res, g))
         rows.append({"task_label": task_label, "task": task, "arm": arm if isinstance(arm, str) else "runs",
                      "label": label(cell) + (f" [{variant}]" if variant else ""), "hidden": int(hidden),
                      "metric": metric, "value": value, "seeds": int(found.run[values.index].nunique()), "baseline": baseline,
@@ -250,7 +235,7 @@ def _speed_by_size(res: Results) -> plt.Figure | None:
         return None
     t = t[t.seconds_per_sequence.notna()].copy()
     t["ms"] = t.seconds_per_sequence * 1e3
-    t["label"] = t.cell.map(label)
+    t["label"] = timing_labels(t)  # a line per option set timed: the workload's, and each run's own
     t["workload"] = [f"{s}, B={b}, T={ln}, {d}" for s, b, ln, d in zip(t.source, t.batch, t.length, t.device)]
     workloads = sorted(set(t.workload), key=lambda w: (not w.startswith("compare"), w))
     style = {w: (_STYLES[i % len(_STYLES)], _MARKERS[i % len(_MARKERS)]) for i, w in enumerate(workloads)}

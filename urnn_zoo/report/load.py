@@ -29,6 +29,7 @@ from urnn_zoo.runs import (ASV_COLUMNS, CHECKPOINT_FILE, CONFIG_FILE, CURVE_COLU
                            RecordError, RunStatus, as_float, read_config, read_manifest, read_metrics, read_summary,
                            read_timings, typed_frame)
 from urnn_zoo.runs.environment import complete as complete_environment
+from urnn_zoo.runs.timings import non_default_options, options_text, workload_text
 
 from .asv import asv_timings, read_asv
 
@@ -98,15 +99,9 @@ def task_label(task: str, options: dict[str, Any] | None) -> str:
 
 
 def variant_of(cell: str, options: dict[str, Any] | None) -> str:
-    r"""The non-default options of a cell as ``key=value`` text (empty for the defaults)."""
-    try:
-        from urnn_zoo.cells.base import cell_options
-
-        defaults = cell_options(cell)
-    except ValueError:  # a cell no longer registered: show every option
-        defaults = {}
-    shown = [f"{k}={v}" for k, v in sorted((options or {}).items()) if defaults.get(k, object()) != v]
-    return ", ".join(shown)
+    r"""The non-default options of a cell as ``key=value`` text (empty for the defaults; every option of a
+    cell no longer registered)."""
+    return ", ".join(f"{k}={v}" for k, v in non_default_options(cell, options).items())
 
 
 # ----------------------------------------------------------------------------------------- runs
@@ -123,7 +118,7 @@ def _config_row(record: dict[str, Any], summary: dict[str, Any], train_cfg: dict
     row.update({key: train_cfg.get(key, summary.get(key)) for key in _SETTINGS})
     for key in ("cell_options", "task_options"):
         options = train_cfg.get(key, summary.get(key))
-        row[key] = None if options is None else json.dumps(options, sort_keys=True)
+        row[key] = None if options is None else options_text(options)
     row.update({key: env.get(key) for key in _ENVIRONMENT})
     row.update(torch=(env.get("versions") or {}).get("torch"), seconds=as_float(summary.get("seconds")),
                cpu_seconds=as_float(summary.get("cpu_seconds")))
@@ -347,7 +342,9 @@ def load_results(runs: str | os.PathLike[str] | None, asv: str | os.PathLike[str
     for item in bad_asv:
         _skip(skipped, Path(item["path"]), ValueError(item["problem"]), log)
     extra = asv_timings(asv_frame)
-    if len(extra):
+    if len(extra):  # the asv suite times the workload's options (benchmarks/bench_cells.py)
+        extra["cell_options"] = pd.Series([workload_text(c, int(h)) for c, h in zip(extra.cell, extra.hidden)],
+                                          index=extra.index, dtype="string")
         timings = pd.concat([timings, extra], ignore_index=True) if len(timings) else extra
     if log:
         log(f"report: {run_frame.run.nunique()} runs, {len(timings)} timings, {len(asv_frame)} asv values"

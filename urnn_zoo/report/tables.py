@@ -28,10 +28,11 @@ from urnn_zoo.runs import RunStatus
 
 from .bibtex import label
 from .load import Results
+from .speeds import run_options, speed_of, timing_labels
 
 __all__ = ["HEADLINE", "PERCENT", "arms_of", "coverage", "failures", "formatted", "headline", "mean_pm_std",
-           "numeric_columns", "paper_table",
-           "speed_of", "tables_note", "tasks_of", "timing_table", "to_latex", "to_markdown"]
+           "numeric_columns", "paper_table", "speed_of", "tables_note", "tasks_of", "timing_table", "to_latex",
+           "to_markdown"]
 
 # The metric each task's figures plot and whether higher is better (the tables show every metric).
 HEADLINE: dict[str, tuple[str, bool]] = {
@@ -64,21 +65,6 @@ def arms_of(res: Results, task_label: str) -> list[str | None]:
     arms = res.runs.loc[res.runs.task_label == task_label, "arm"]
     names = list(dict.fromkeys(a if isinstance(a, str) else None for a in arms))
     return sorted(names, key=lambda a: (a is None, not str(a).startswith("N="), str(a)))
-
-
-def speed_of(res: Results, cell: str, hidden: int) -> tuple[float, float]:
-    r"""Mean and std of forward+backward milliseconds per sequence of ``cell`` at ``hidden`` (compare's timings
-    first, asv's otherwise); NaN when not timed."""
-    t = res.timings
-    if t is None or not len(t):
-        return math.nan, math.nan
-    sel = t[(t.cell == cell) & (t.hidden == hidden) & t.seconds_per_sequence.notna()]
-    if (sel.source == "compare").any():
-        sel = sel[sel.source == "compare"]
-    if not len(sel):
-        return math.nan, math.nan
-    ms = sel.seconds_per_sequence * 1e3
-    return float(ms.mean()), float(ms.std(ddof=1)) if len(ms) > 1 else math.nan
 
 
 def _reason(status: str, message) -> str:
@@ -137,8 +123,8 @@ def paper_table(res: Results, task_label: str, arm: str | None = None) -> pd.Dat
             row[f"{split} {metric} mean"] = v.mean() if len(v) else math.nan
             row[f"{split} {metric} std"] = v.std(ddof=1) if len(v) > 1 else math.nan
         row["seeds"], row["runs"] = int(group.ok.sum()), len(group)
-        row["ms/seq mean"], row["ms/seq std"] = speed_of(res, cell, int(hidden)) if pd.notna(hidden) else (
-            math.nan, math.nan)
+        row["ms/seq mean"], row["ms/seq std"] = speed_of(res, cell, int(hidden), run_options(res, group)) if (
+            pd.notna(hidden)) else (math.nan, math.nan)
         row["status"] = _status(group)
         budget = group.budget.dropna()
         if len(budget) and not pd.isna(row["total_stored"]) and row["total_stored"] > budget.iloc[0]:
@@ -278,33 +264,39 @@ def failures(res: Results) -> pd.DataFrame:
 
 
 def timing_table(res: Results) -> pd.DataFrame:
-    r"""Forward+backward milliseconds per sequence, a row per cell, a column per (source, N): mean ± std over
-    repeats, with the workload (B, T) and device in the column title; every registered cell has a row.
+    r"""Forward+backward milliseconds per sequence, a row per cell (the workload's options) and per other
+    option set timed (``kru (KRU) [factors=[2, 2, 2]]``, :func:`~.speeds.timing_label`), a column per (source, N): mean ±
+    std over repeats, with the workload (B, T) and device in the column title; every registered cell has a row.
 
     Columns: the sizes timed for at least half of the registered cells (all sizes when none is)."""
     t = res.timings
-    index = [label(c) for c in _registered()]
+    registered = [label(c) for c in _registered()]
     if t is None or not len(t):
-        return pd.DataFrame({"cell": index})
-    t = t[t.seconds_per_sequence.notna()].copy()
-    t["ms"] = t.seconds_per_sequence * 1e3
-    t["column"] = [f"N={n} ({s}, B={b}, T={ln}, {d})" for n, s, b, ln, d in
-                   zip(t.hidden, t.source, t.batch, t.length, t.device)]
-    cols = sorted(t.column.unique(), key=lambda c: (int(c.split()[0][2:]), c))
+        return pd.DataFrame({"cell": registered})
+    t = t.assign(row=timing_labels(t))
+    others = sorted(set(t.row) - set(registered))
+    index = [r for name in registered for r in [name, *(o for o in others if o.startswith(name + " ["))]]
+    index += [o for o in others if o not in index]
+    ok = t[t.seconds_per_sequence.notna()].copy()
+    ok["ms"] = ok.seconds_per_sequence * 1e3
+    ok["column"] = [f"N={n} ({s}, B={b}, T={ln}, {d})" for n, s, b, ln, d in
+                    zip(ok.hidden, ok.source, ok.batch, ok.length, ok.device)]
+    cols = sorted(ok.column.unique(), key=lambda c: (int(c.split()[0][2:]), c))
     # Sizes timed for only a few cells (the N an equal-budget run happened to get) stay out of this table
     # (they are in the task tables' ms/seq column and in data/timings.csv) when enough sizes remain.
-    counts = t.groupby("column").cell.nunique()
-    common = [c for c in cols if counts[c] * 2 >= len(index)]
+    counts = ok.groupby("column").cell.nunique()
+    common = [c for c in cols if counts[c] * 2 >= len(registered)]
     cols = common or cols
     out = pd.DataFrame(index=index, columns=cols, dtype=object)
     out[:] = "–"
-    for (cell, col), g in t[t.column.isin(cols)].groupby(["cell", "column"]):
-        out.loc[label(cell), col] = mean_pm_std(g.ms.mean(), g.ms.std(ddof=1) if len(g) > 1 else np.nan)
-    errors = res.timings[res.timings.error.notna() & (res.timings.error != "")]
+    for (row, col), g in ok[ok.column.isin(cols)].groupby(["row", "column"]):
+        out.loc[row, col] = mean_pm_std(g.ms.mean(), g.ms.std(ddof=1) if len(g) > 1 else np.nan)
+    errors = t[t.error.notna() & (t.error != "")]
     for row in errors.itertuples():
         col = f"N={row.hidden} ({row.source}, B={row.batch}, T={row.length}, {row.device})"
         if col in out:
-            out.loc[label(row.cell), col] = "failed: " + str(row.error)[:60]
+            out.loc[row.row, col] = "failed: " + str(row.error)[:60]
+    out = out[[r in registered or (out.loc[r] != "–").any() for r in out.index]]  # no empty variant rows
     out.index.name = "cell"
     return out.reset_index()
 

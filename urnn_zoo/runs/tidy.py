@@ -5,11 +5,23 @@ Note [Appending safely]
     An append is not atomic: a process killed while appending can leave a torn last line (no newline, fewer
     fields), and one killed before its first flush an empty file. :func:`open_for_append` repairs both before
     anything is appended (it cuts the torn line and writes the missing header, rewriting the file atomically,
-    Note [Atomic writes]), and migrates a file of an older schema (no ``schema`` column, or, for timings
-    written before the schema, rows without a header) to the current one; each batch of rows is then written
-    with one ``write`` and flushed. :func:`read_tidy` drops a torn last line (the one thing a kill leaves) and
-    refuses anything else that does not match the schema with a :class:`~urnn_zoo.runs.errors.RecordError`
-    naming the file, the line and what to do.
+    Note [Atomic writes]), and migrates a file of an older schema (Note [Older schemas]) to the current one;
+    each batch of rows is then written with one ``write`` and flushed. :func:`read_tidy` drops a torn last
+    line (the one thing a kill leaves) and refuses anything else that does not match the schema with a
+    :class:`~urnn_zoo.runs.errors.RecordError` naming the file, the line and what to do.
+
+Note [Older schemas]
+    A file's header says its version: the current columns and ``schema``, or an older version's
+    (:class:`Legacy`; version 0 has no ``schema`` column, and its rows may have lost their header). The
+    columns an older version lacks are filled from each row (:attr:`Legacy.fill`; else empty, NA), the same
+    when it is read and when :func:`open_for_append` rewrites it in the current schema, every value's text
+    kept. A schema adds columns; it never drops or renames one.
+
+Note [Line breaks in a field]
+    A quoted text field may hold a line break (an error message), so a torn record is cut at the last newline
+    outside quotes: one with an even number of quote characters before it (CSV doubles a quote inside a
+    field). :mod:`csv` quotes a field holding ``\n`` but not a lone ``\r``, which readers take for a line end:
+    rows holding one are written fully quoted. A torn UTF-8 character at the end goes with its record.
 
 The rows are parsed with the :mod:`csv` module rather than :func:`pandas.read_csv` so that a row with the
 wrong number of fields or a value of the wrong type is reported with its line number (pandas pads short rows
@@ -23,15 +35,40 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from .atomic import write_atomic
 from .errors import NewerRecordError, RecordError
 
-__all__ = ["SCHEMA_COLUMN", "Appender", "TidySchema", "commit_rows", "empty_frame", "open_for_append", "read_tidy",
-           "rewrite"]
+__all__ = ["SCHEMA_COLUMN", "Appender", "Legacy", "TidySchema", "commit_rows", "empty_frame", "open_for_append",
+           "read_tidy", "rewrite"]
 
 SCHEMA_COLUMN = "schema"
+
+
+@dataclass(frozen=True)
+class Legacy:
+    r"""An older version of a tidy file's schema and how its rows read in the current one (Note [Older schemas]).
+
+    Attributes:
+        version: the version (0: no ``schema`` column). columns: its columns in file order, without ``schema``.
+        fill: the text of the current columns it lacks, from one row's text by column name; a column it
+            leaves out is empty (NA). It must not raise on a damaged row (reading reports that row).
+    """
+
+    version: int
+    columns: tuple[str, ...]
+    fill: Callable[[dict[str, str]], dict[str, str]] | None = None
+
+    @property
+    def header(self) -> list[str]:
+        return [*self.columns, SCHEMA_COLUMN] if self.version else list(self.columns)
+
+    def current(self, row: list[str], schema: "TidySchema") -> list[str]:
+        r"""A data row of this version (its ``schema`` field left out) as text in ``schema``'s columns."""
+        values = dict(zip(self.columns, row))
+        filled = self.fill(values) if self.fill and len(values) < len(schema.columns) else {}
+        return [values[name] if name in values else filled.get(name, "") for name in schema.columns]
 
 
 @dataclass(frozen=True)
@@ -45,6 +82,10 @@ class TidySchema:
         version: the schema version written in the ``schema`` column.
         required: columns that may not be empty.
         remedy: what to tell a user whose file is damaged (which command rewrites it).
+        legacy: the older versions read (Note [Older schemas]); version 0 is by default the current columns.
+
+    Raises:
+        ValueError: an older version is not older, or names a column the current schema does not have.
     """
 
     name: str
@@ -52,75 +93,95 @@ class TidySchema:
     version: int
     required: tuple[str, ...]
     remedy: str
+    legacy: tuple[Legacy, ...] = ()
+
+    def __post_init__(self) -> None:
+        for old in self.legacy:
+            if not 0 <= old.version < self.version or not set(old.columns) <= set(self.columns):
+                raise ValueError(f"{self.name}: expected older versions (0 to {self.version - 1}) of current "
+                                 f"columns, got version {old.version} with {list(old.columns)}")
 
     @property
     def header(self) -> list[str]:
         return [*self.columns, SCHEMA_COLUMN]
 
     @property
-    def legacy_header(self) -> list[str]:
-        r"""The header of schema 0: the same columns, no ``schema`` column."""
-        return list(self.columns)
+    def versions(self) -> tuple[Legacy, ...]:
+        r"""Every version read, the current one first (as a :class:`Legacy` that fills nothing)."""
+        zero = () if any(old.version == 0 for old in self.legacy) else (Legacy(0, tuple(self.columns)),)
+        return (Legacy(self.version, tuple(self.columns)), *self.legacy, *zero)
 
 
-def _text(path: Path, schema: TidySchema) -> str:
+def _text(path: Path, schema: TidySchema) -> tuple[str, bool]:
+    r"""The file as text, and whether a torn last character (a kill between its UTF-8 bytes) was dropped."""
     data = path.read_bytes()
     nul = data.find(b"\0")
     if nul >= 0:
         raise RecordError(path, f"holds binary data (a NUL byte at byte {nul}), not a CSV table", schema.remedy)
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8"), False
     except UnicodeDecodeError as exc:
+        if exc.end == len(data) and exc.reason == "unexpected end of data":  # the first error is the torn tail
+            return data[: exc.start].decode("utf-8"), True
         raise RecordError(path, f"is not UTF-8 text (byte {exc.start}), not a CSV table", schema.remedy) from None
 
 
-def _lines(path: Path, schema: TidySchema) -> tuple[list[str], bool]:
-    r"""The file's complete lines, and whether a torn last line (no newline) was dropped."""
-    text = _text(path, schema)
-    torn = bool(text) and not text.endswith("\n")
-    lines = text.splitlines(keepends=True)
-    if torn:
-        lines = lines[:-1]
-    return lines, torn
+def _complete(path: Path, schema: TidySchema) -> tuple[str, bool]:
+    r"""The file's complete records, and whether a torn last one was dropped (Note [Line breaks in a field])."""
+    text, cut_tail = _text(path, schema)
+    end = len(text)
+    while True:
+        cut = text.rfind("\n", 0, end)
+        if cut < 0 or text.count('"', 0, cut) % 2 == 0:  # no newline left, or one outside quotes
+            complete = text[: cut + 1]
+            return complete, cut_tail or complete != text
+        end = cut
 
 
-def _parse(path: Path, schema: TidySchema, lines: list[str]) -> tuple[int, list[list[str]], int]:
-    r"""``(schema version, data rows as text, line number of the first data row)`` of a file's complete lines
-    (a header is required, except in schema-0 files whose rows lost it)."""
-    rows = list(csv.reader(io.StringIO("".join(lines))))
+def _check_schema(path: Path, schema: TidySchema, text: str, line: int, expected: int | None = None) -> None:
+    r"""A row's ``schema`` field: one newer than this code reads is refused as newer; otherwise it must be empty
+    or ``expected``, its header's version (``None``: not checked)."""
+    text = text.strip()
+    if text.isdigit() and int(text) > schema.version:
+        raise NewerRecordError(path, f"line {line} has schema {text}; this urnn_zoo reads schema {schema.version} "
+                                     f"and older", "upgrade urnn_zoo, or " + schema.remedy)
+    if expected is not None and text and text != str(expected):
+        raise RecordError(path, f"line {line}: schema {text!r} is not its header's ({expected})", schema.remedy)
+
+
+def _parse(path: Path, schema: TidySchema, text: str) -> tuple[int, list[list[str]], int]:
+    r"""``(schema version, data rows as text in the current columns, line number of the first data row)`` of a
+    file's complete records (Note [Older schemas]; only schema-0 rows may have lost their header)."""
+    try:
+        rows = list(csv.reader(io.StringIO(text, newline="")))
+    except csv.Error as exc:
+        raise RecordError(path, f"is not a CSV table ({exc})", schema.remedy) from None
     if not rows:
         return schema.version, [], 2
     first = rows[0]
-    if first == schema.header:
-        version, body, start = schema.version, rows[1:], 2
-    elif first == schema.legacy_header:
-        version, body, start = 0, rows[1:], 2
-    elif len(first) == len(schema.legacy_header) and first[0] not in schema.columns:
-        version, body, start = 0, rows, 1  # rows appended after an empty file: schema 0 without a header
-    else:
+    found = next((v for v in schema.versions if v.header == first), None)
+    body, start = rows[1:], 2
+    if found is None:
+        zero = next(v for v in schema.versions if v.version == 0)
+        if len(first) == len(zero.columns) and first[0] not in schema.columns:
+            found, body, start = zero, rows, 1  # rows appended after an empty file: schema 0 without a header
+        elif first[-1:] == [SCHEMA_COLUMN] and len(rows) > 1 and rows[1]:
+            _check_schema(path, schema, rows[1][-1], 2)  # a newer schema's columns: say so, not "damaged"
+    if found is None:
         raise RecordError(path, f"has the columns {first}, expected {schema.header}", schema.remedy)
-    width = len(schema.header) if version else len(schema.legacy_header)
+    width = len(found.header)
     for i, row in enumerate(body):
         if len(row) != width:
             raise RecordError(path, f"line {start + i} has {len(row)} fields, expected {width}", schema.remedy)
-    return version, body, start
+        if found.version:
+            _check_schema(path, schema, row[-1], start + i, found.version)
+    return found.version, [found.current(row[: len(found.columns)], schema) for row in body], start
 
 
-def _convert(path: Path, schema: TidySchema, body: list[list[str]], version: int, start: int) -> dict[str, list]:
+def _convert(path: Path, schema: TidySchema, body: list[list[str]], start: int) -> dict[str, list]:
     columns: dict[str, list[Any]] = {name: [] for name in schema.columns}
-    names = list(schema.columns)
     for i, row in enumerate(body):
-        if version and row[-1].strip() and row[-1].strip() != str(schema.version):
-            try:
-                newer = int(row[-1]) > schema.version
-            except ValueError:
-                newer = False
-            if newer:
-                raise NewerRecordError(path, f"line {start + i} has schema {row[-1]}; this urnn_zoo reads schema "
-                                        f"{schema.version} and older", "upgrade urnn_zoo, or " + schema.remedy)
-            raise RecordError(path, f"line {start + i}: schema {row[-1]!r} is not a schema version",
-                              schema.remedy)
-        for name, text in zip(names, row):
+        for name, text in zip(schema.columns, row):
             dtype = schema.columns[name]
             if not text and name in schema.required:
                 raise RecordError(path, f"line {start + i}: column {name!r} is empty", schema.remedy)
@@ -158,15 +219,18 @@ def read_tidy(path: str | os.PathLike[str], schema: TidySchema):
     import pandas as pd
 
     path = Path(path)
-    lines, _ = _lines(path, schema)
-    version, body, start = _parse(path, schema, lines)
-    columns = _convert(path, schema, body, version, start)
+    text, _ = _complete(path, schema)
+    _, body, start = _parse(path, schema, text)
+    columns = _convert(path, schema, body, start)
     return pd.DataFrame({name: pd.Series(values, dtype=schema.columns[name]) for name, values in columns.items()})
 
 
 def _row_text(rows: Iterable[Sequence[Any]]) -> str:
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerows(rows)
+    buf = io.StringIO(newline="")
+    plain = csv.writer(buf, lineterminator="\n")
+    quoted = csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_ALL)
+    for row in rows:  # Note [Line breaks in a field]: a lone \r is quoted too
+        (quoted if any("\r" in v for v in row if isinstance(v, str)) else plain).writerow(row)
     return buf.getvalue()
 
 
@@ -187,10 +251,11 @@ def open_for_append(path: str | os.PathLike[str], schema: TidySchema) -> None:
     if not path.is_file() or path.stat().st_size == 0:
         rewrite(path, schema, [])
         return
-    lines, torn = _lines(path, schema)
-    version, body, start = _parse(path, schema, lines)
+    text, torn = _complete(path, schema)
+    version, body, start = _parse(path, schema, text)
     if torn or version != schema.version or start != 2:
-        rewrite(path, schema, [r[: len(schema.columns)] for r in body])
+        _convert(path, schema, body, start)  # a damaged value is refused before the file is rewritten
+        rewrite(path, schema, body)
 
 
 def commit_rows(path: str | os.PathLike[str], schema: TidySchema, rows: Iterable[Sequence[Any]]) -> None:
@@ -200,7 +265,8 @@ def commit_rows(path: str | os.PathLike[str], schema: TidySchema, rows: Iterable
     together)."""
     path = Path(path)
     open_for_append(path, schema)
-    text = path.read_text(encoding="utf-8") + _row_text([*r, schema.version] for r in rows)
+    # Bytes, not read_text: its universal newlines turn a quoted \r into \n (Note [Line breaks in a field]).
+    text = path.read_bytes().decode("utf-8") + _row_text([*r, schema.version] for r in rows)
     write_atomic(path, lambda f: f.write(text))
 
 

@@ -1,8 +1,10 @@
 r"""The task contract and the task registry.
 
 A task is a subclass of :class:`Task` with a class attribute ``name``; defining the class registers it (as the
-cell registry does), and :func:`make_task` builds one by name. Registering reads no data and imports no data
-package: dataset tasks load their data on first use (``batches``, ``baseline``, or a data-dependent size).
+cell registry does), and :func:`make_task` builds one by name. Tasks of installed packages (entry point group
+``urnn_zoo.tasks``) and of modules imported with ``--import`` register the same way (docs/own-cell.md).
+Registering reads no data and imports no data package: dataset tasks load their data on first use
+(``batches``, ``baseline``, or a data-dependent size).
 
 Note [Seeds and streams]
     Every batch stream comes from a numpy ``Generator`` seeded by ``SeedSequence([seed, split, task])``, so a
@@ -190,14 +192,23 @@ def once_batches(n: int, batch_size: int) -> Iterator[np.ndarray]:
 
 
 def _load_builtin() -> None:
+    # The zoo's tasks, then (once per process) those of installed packages: entry point group ``urnn_zoo.tasks``
+    # (Note [Plug-ins] of :mod:`urnn_zoo.plugins`).
     importlib.import_module("urnn_zoo.tasks")
+    from urnn_zoo.plugins import load_entry_points
+
+    load_entry_points("tasks", _REGISTRY, Task)
 
 
 def task_names() -> tuple[str, ...]:
-    r"""The registered task names, sorted.
+    r"""The registered task names, sorted: the zoo's, those of installed packages (entry points
+    ``urnn_zoo.tasks``) and those of modules imported with ``--import``.
 
     Returns:
         e.g. ``('adding', 'charlm', 'copy', 'music', 'pmnist', 'smnist')``.
+
+    Raises:
+        urnn_zoo.plugins.PluginError: an installed plug-in cannot be loaded (the message names it).
 
     Example::
 
