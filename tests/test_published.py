@@ -33,9 +33,13 @@ RTOL = 1e-3
 
 
 def _published_runs() -> list[Path]:
-    r"""One seed (the smallest) of every run configuration in every published set."""
+    r"""One seed (the smallest) of every run configuration in every published set, among its finished runs (a
+    set being built holds runs still training)."""
     chosen: dict[tuple, tuple[int, Path]] = {}
     for config_path in sorted(RESULTS.glob("*/*/config.json")):
+        summary = config_path.parent / "summary.json"
+        if not summary.is_file() or json.loads(summary.read_text()).get("status") != "finished":
+            continue
         train_kwargs = json.loads(config_path.read_text())["train"]
         key = (config_path.parent.parent.name,
                json.dumps({k: v for k, v in train_kwargs.items() if k != "seed"}, sort_keys=True))
