@@ -1,10 +1,12 @@
-"""Shared pytest configuration: the Hypothesis profile (``hypothesis_profiles``) and small helpers."""
+"""Shared pytest configuration: the Hypothesis profile (``hypothesis_profiles``), the private data cache, the end
+of every child process a test started (``processes``), and the ``cuda`` and ``slow`` markers."""
 import os
 
 import pytest
 import torch
 
 import hypothesis_profiles  # noqa: F401  (registers and loads the Hypothesis profile before any test module)
+import processes
 
 # Tests are small; one intra-op thread per pytest worker avoids oversubscribing the 2 cores.
 torch.set_num_threads(1)
@@ -19,6 +21,14 @@ def _private_data_cache(tmp_path_factory):
     os.environ["URNN_ZOO_CACHE"] = str(tmp_path_factory.mktemp("urnn_zoo_cache"))
     yield
     del os.environ["URNN_ZOO_CACHE"]
+
+
+@pytest.fixture(autouse=True)
+def _no_process_outlives_its_test():
+    r"""Whatever a test started with ``processes.start`` is killed with its whole process group when the test
+    ends, passed or failed."""
+    yield
+    processes.kill_started()
 
 
 def pytest_collection_modifyitems(config, items):

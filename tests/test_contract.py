@@ -1,4 +1,8 @@
-"""The cell contract (docs/cell-contract.md) over every registered cell: a new cell is covered by registering it."""
+"""The cell contract (docs/cell-contract.md) over every registered cell: a new cell is covered by registering it.
+
+Every property that a user's cell is checked for too is one ``check_*`` function of :mod:`urnn_zoo.testing`,
+called here on every zoo cell; what holds for the zoo's cells alone (its gated cells' four gates, the declared
+fused activation, h0, the row convention) is asserted here besides."""
 import ast
 import math
 from pathlib import Path
@@ -11,28 +15,24 @@ from hypothesis import strategies as st
 from torch import Tensor
 
 import urnn_zoo as uz
-from urnn_zoo.activations import ModReLU
-from urnn_zoo.cells import base
+from urnn_zoo import testing
+from urnn_zoo.cells import base, registry
 from urnn_zoo.cells.execution import FusedActivation
 from urnn_zoo.cells.shared import RowMatrixCell
 from urnn_zoo.engine.recurrence import ACTIVATIONS, _FusedRecurrence
-from admissible import admits
 from hypothesis_profiles import examples
 
 CELLS = uz.cell_names()
-N_IN = 3
-N = next(n for n in range(8, 65) if all(admits(name, n) for name in CELLS))  # the smallest N >= 8 all admit
-seeds = st.integers(0, 2**31 - 1)
+N = testing.contract_size(CELLS)  # the smallest N >= 8 all admit
+seeds = testing.SEEDS
+GATED = ("kru_lstm", "lstm")  # the zoo's gated cells: state (h, c), four gates i, f, g, o
 
 
 def build(name, dtype=torch.float64, seed=0, hidden=N, **options):
-    torch.manual_seed(seed)
-    return uz.make_cell(name, N_IN, hidden, dtype=dtype, **options)
+    return testing.build_cell(name, hidden, dtype, seed, **options)
 
 
-def sequence(seed, T=5, B=3, dtype=torch.float64):
-    g = torch.Generator().manual_seed(seed)
-    return torch.randn(T, B, N_IN, generator=g, dtype=dtype)
+sequence = testing.input_sequence
 
 
 def test_registry_has_every_family_of_design():
@@ -46,134 +46,72 @@ def test_unknown_name_lists_the_registered_ones():
         uz.make_cell("nope", 1, 4)
 
 
+# ----------------------------------------------------------------------------- the contract's properties
 @pytest.mark.parametrize("name", CELLS)
-def test_unknown_option_lists_the_accepted_ones(name):
-    with pytest.raises(ValueError, match=rf"cell '{name}' got unknown option\(s\) \['bogus'\]; it accepts"):
-        uz.make_cell(name, N_IN, N, bogus=1)
-
-
-@pytest.mark.parametrize("name", CELLS)
-def test_bad_dtype_rejected(name):
-    with pytest.raises(ValueError, match="dtype must be torch.float32 or torch.float64"):
-        uz.make_cell(name, N_IN, N, dtype=torch.complex64)
+def test_unknown_options_and_precisions_are_refused(name):
+    testing.check_options_refused(name, N)
 
 
 @pytest.mark.parametrize("name", CELLS)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_shapes_and_dtypes(name, dtype):
+    testing.check_shapes_and_dtypes(name, N, dtype)
+    # The zoo's gated cells are exactly the ones with an (h, c) state, and stack four real gates (the check
+    # allows any k·N rows for a gated cell of a user's own).
     cell = build(name, dtype)
-    assert cell.constraint in ("exact", "soft", "none")
-    assert cell.output_size == (2 * N if cell.is_complex else N)
-    x = sequence(0, T=4, B=2, dtype=dtype)
-    out, state = cell(x)
-    assert out.shape == (4, 2, cell.output_size) and out.dtype == dtype and not out.is_complex()
-    y, _ = cell.step(x[0])
-    assert y.shape == (2, cell.output_size) and y.dtype == dtype
     w = cell.recurrent_matrix()
-    gated = name in ("lstm", "kru_lstm")
-    assert w.shape == ((4 * N, N) if gated else (N, N))
-    assert w.is_complex() == (cell.is_complex and not gated)
-    assert w.dtype in (dtype, uz.cells.base.complex_dtype_of(dtype))
-    for scalar in (cell.penalty(), cell.unitarity_error()):
-        assert scalar.dim() == 0 and not scalar.is_complex() and scalar.item() >= 0
-    if cell.constraint != "soft":
-        assert cell.penalty().item() == 0
+    assert isinstance(cell.initial_state(2), tuple) == (name in GATED)
+    assert w.shape == ((4 * N, N) if name in GATED else (N, N))
+    assert not (name in GATED and w.is_complex())
 
 
 @pytest.mark.parametrize("name", CELLS)
 @settings(max_examples=examples(4))
 @given(seed=seeds, T=st.integers(1, 6), B=st.integers(1, 4))
 def test_forward_equals_loop_of_step(name, seed, T, B):
-    cell = build(name, seed=seed)
-    x = sequence(seed, T, B)
-    state0 = cell.initial_state(B)
-    out, final = cell(x, state0)
-    state, ys = state0, []
-    for x_t in x.unbind(0):
-        y, state = cell.step(x_t, state)
-        ys.append(y)
-    torch.testing.assert_close(torch.stack(ys), out, rtol=1e-12, atol=1e-12)
-    for a, b in zip(torch.utils._pytree.tree_leaves(final), torch.utils._pytree.tree_leaves(state)):
-        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
-
-
-@pytest.mark.parametrize("name", CELLS)
-def test_state_none_means_initial_state(name):
-    cell = build(name)
-    x = sequence(1)
-    torch.testing.assert_close(cell(x)[0], cell(x, cell.initial_state(x.shape[1]))[0])
+    testing.check_forward_equals_steps(name, N, seed, T, B)  # and state=None is initial_state(B), to the bit
 
 
 @pytest.mark.parametrize("name", CELLS)
 @settings(max_examples=examples(3))
 @given(seed=seeds)
 def test_gradients_are_finite_and_reach_every_parameter(name, seed):
-    cell = build(name, torch.float32, seed)
-    out, _ = cell(sequence(seed, dtype=torch.float32))
-    (out.pow(2).mean() + cell.penalty()).backward()
-    for pname, p in cell.named_parameters():
-        assert p.grad is not None, f"{name}: no gradient reached {pname}"
-        assert torch.isfinite(torch.view_as_real(p.grad) if p.grad.is_complex() else p.grad).all(), pname
+    testing.check_gradients(name, N, seed)
 
 
 @pytest.mark.parametrize("name", CELLS)
 def test_state_dict_round_trip(name):
-    a, b = build(name, seed=1), build(name, seed=2)
-    x = sequence(3)
-    b.load_state_dict(a.state_dict())
-    torch.testing.assert_close(a(x)[0], b(x)[0], rtol=0, atol=0)
+    testing.check_state_dict_round_trip(name, N)
 
 
 @pytest.mark.parametrize("name", CELLS)
 @settings(max_examples=examples(3))
 @given(seed=seeds)
 def test_batch_elements_are_independent(name, seed):
-    cell = build(name, seed=seed)
-    x = sequence(seed, T=4, B=3)
-    out, _ = cell(x)
-    alone, _ = cell(x[:, 1:2])
-    torch.testing.assert_close(alone[:, 0], out[:, 1], rtol=1e-10, atol=1e-12)
-    x2 = x.clone()
-    x2[:, 0] += 1.0
-    torch.testing.assert_close(cell(x2)[0][:, 1:], out[:, 1:], rtol=1e-10, atol=1e-12)
+    testing.check_batch_independence(name, N, seed)
 
 
 @pytest.mark.parametrize("name", CELLS)
 def test_bad_input_rejected_with_a_clear_error(name):
-    cell = build(name)
-    with pytest.raises(ValueError, match=rf"expected input of shape \(T, B, input_size\) with input_size={N_IN}, got shape \(5, 2, 4\)"):
-        cell(torch.randn(5, 2, N_IN + 1, dtype=torch.float64))
-    with pytest.raises(ValueError, match=r"got shape \(5, 3\)"):
-        cell(torch.randn(5, N_IN, dtype=torch.float64))
-    with pytest.raises(ValueError, match=r"expected input of shape \(B, input_size\)"):
-        cell.step(torch.randn(4, 2, N_IN, dtype=torch.float64))
-    with pytest.raises(TypeError, match="expected a real floating input"):
-        cell(torch.ones(5, 2, N_IN, dtype=torch.complex128))
-    with pytest.raises(TypeError, match="expected input dtype torch.float64"):
-        cell(torch.ones(5, 2, N_IN, dtype=torch.float32))
+    testing.check_bad_input_refused(name, N)
 
 
 @pytest.mark.parametrize("name", CELLS)
 def test_parameter_count_is_consistent(name):
-    cell = build(name, torch.float32)
-    c = cell.parameter_count()
-    stored = sum(p.numel() * (2 if p.is_complex() else 1) for p in cell.parameters())
-    assert c.stored == stored
-    assert 0 < c.recurrent_dof <= c.recurrent_stored <= c.stored
-    assert c.stored - c.dof == c.recurrent_stored - c.recurrent_dof
-    model = uz.SequenceModel(cell, 5)
-    m = model.parameter_count()
-    head = cell.output_size * 5 + 5
-    assert (m.stored, m.dof) == (c.stored + head, c.dof + head)
-    assert (m.recurrent_stored, m.recurrent_dof) == (c.recurrent_stored, c.recurrent_dof)
+    testing.check_parameter_count(name, N)  # and SequenceModel's readouts and head
 
 
 @pytest.mark.parametrize("name", CELLS)
-@pytest.mark.parametrize("readout", ["last", "all"])
-def test_sequence_model_readouts(name, readout):
-    model = uz.SequenceModel(build(name, torch.float32), 7, readout=readout)
-    y = model(sequence(0, T=4, B=2, dtype=torch.float32))
-    assert y.shape == ((2, 7) if readout == "last" else (4, 2, 7))
+@settings(max_examples=examples(3))
+@given(seed=seeds)
+def test_unitarity_error_is_the_error_of_the_recurrent_matrix(name, seed):
+    testing.check_unitarity(name, N, seed)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", CELLS)
+def test_trains_and_resumes_exactly(name, tmp_path):
+    testing.check_trains_and_resumes_exactly(name, N, tmp_path)
 
 
 def test_sequence_model_rejects_bad_readout():
@@ -181,35 +119,70 @@ def test_sequence_model_rejects_bad_readout():
         uz.SequenceModel(build("rnn"), 2, readout="first")
 
 
-def _modrelu_cells():
-    return [n for n in CELLS if any(isinstance(m, ModReLU) for m in build(n, torch.float32).modules())]
-
-
-@pytest.mark.parametrize("name", _modrelu_cells())
+@pytest.mark.parametrize("name", [n for n in CELLS if testing.uses_modrelu(n, N)])
 @settings(max_examples=examples(4))
 @given(seed=seeds)
 def test_recurrent_matrix_is_the_map_the_step_applies(name, seed):
-    # Note [Probing the linear part]: modReLU(z) = z·ReLU(|z| + b)/(|z| + ε) is z·(1 + O(|b|/|z|)) for large
-    # |z|, so with u = 0 and a state scaled to |h| ~ 1e8 one step returns W h to ~1e-9 relative: this checks
-    # that `recurrent_matrix()` is the matrix the recurrence really applies (catches transpositions).
-    cell = build(name, seed=seed)
-    g = torch.Generator().manual_seed(seed)
-    h = torch.randn(2, N, generator=g, dtype=cell.state_dtype)
-    scale = 1e8
-    with torch.no_grad(), torch.nn.utils.parametrize.cached():
-        u = torch.zeros_like(h)
-        stepped = cell.recur(u, scale * h, cell.prepare()) / scale
-        expected = h @ cell.recurrent_matrix().mT
-    torch.testing.assert_close(stepped, expected, rtol=1e-7, atol=1e-7)
+    testing.check_recurrent_matrix_is_applied(name, N, seed)  # Note [Probing the linear part]
+
+
+def test_the_probe_runs_on_the_families_whose_papers_use_modrelu():
+    # the uRNNs (Arjovsky et al. 2016; Wisdom et al. 2016), EURNN (Jing et al. 2017), KRU (Jose et al. 2018),
+    # scoRNN (Helfrich et al. 2018) and expRNN (Lezcano-Casado & Martínez-Rubio 2019): the probe above is not empty
+    papers = {"eurnn", "eurnn_fft", "exprnn", "fcurnn", "kru", "rcurnn", "scornn"}
+    assert papers <= {n for n in CELLS if testing.uses_modrelu(n, N)}
 
 
 @pytest.mark.cuda
 @pytest.mark.parametrize("name", CELLS)
 def test_runs_on_cuda(name):
-    cell = uz.make_cell(name, N_IN, N, device="cuda")
-    out, _ = cell(torch.randn(4, 2, N_IN, device="cuda"))
-    out.pow(2).mean().backward()
-    assert out.device.type == "cuda"
+    testing.check_runs_on_cuda(name, N)
+
+
+# ----------------------------------------------------------------------------- the checks can fail
+def _wrapped(name, method, change):
+    r"""Patch the method ``method`` of the cell class ``name`` with ``change(original)`` (undone on exit)."""
+    cls = base.cell_class(name)
+    return mock.patch.object(cls, method, change(getattr(cls, method)))
+
+
+def _ignoring_options(original):
+    return classmethod(lambda cls, hidden, **options: original.__func__(cls, hidden))
+
+
+# Each defect breaks a registered cell in one way a check is for (an assertion the zoo's tests made before the
+# checks made it for every cell, or a refusal that is not raised, or not as the error promised); the check must
+# report it as an AssertionError, as every check promises.
+BROKEN = {
+    "stacked W on a one-tensor state": (
+        lambda: _wrapped("rnn", "recurrent_matrix", lambda f: lambda self: torch.cat([f(self), f(self)])),
+        lambda: testing.check_shapes_and_dtypes("rnn", N, torch.float64)),
+    "real W of a complex cell": (
+        lambda: _wrapped("eurnn", "recurrent_matrix", lambda f: lambda self: f(self).real),
+        lambda: testing.check_shapes_and_dtypes("eurnn", N, torch.float64)),
+    "a (T, input_size) sequence taken for one batch": (
+        lambda: _wrapped("rnn", "forward", lambda f: lambda self, x, state=None: f(
+            self, x[:, None] if x.dim() == 2 else x, state)),
+        lambda: testing.check_bad_input_refused("rnn", N)),
+    "a (T, B, input_size) input taken by step": (
+        lambda: _wrapped("rnn", "step", lambda f: lambda self, x, state=None: f(
+            self, x[0] if x.dim() == 3 else x, state)),
+        lambda: testing.check_bad_input_refused("rnn", N)),
+    "an unknown option passed on to the cell": (
+        lambda: mock.patch.object(registry, "_reject_unknown", lambda *args: None),
+        lambda: testing.check_options_refused("rnn", N)),
+    "a size rule that ignores the options": (
+        lambda: _wrapped("kru", "check_size", _ignoring_options),
+        lambda: testing.check_size_rule("kru", 8, factors=[3, 3])),
+}
+
+
+@pytest.mark.parametrize("defect", list(BROKEN))
+def test_each_check_reports_a_broken_cell_with_an_assertion_error(defect):
+    patch, check = BROKEN[defect]
+    check()  # the unbroken cell passes
+    with patch(), pytest.raises(AssertionError):
+        check()
 
 
 # ----------------------------------------------------------------------------- admissible sizes
@@ -225,14 +198,6 @@ SIZE_OPTIONS = {
 ODD_SIZES = (0, -3, 8.0, True, "8", None)
 
 
-def _outcome(call):
-    try:
-        call()
-    except ValueError as err:
-        return type(err), str(err)
-    return None
-
-
 @pytest.mark.parametrize("name", CELLS)
 @settings(deadline=None)
 @given(data=st.data())
@@ -240,17 +205,8 @@ def test_check_size_raises_exactly_when_building_raises_a_size_error(name, data)
     options = {k: data.draw(SIZE_OPTIONS[k], label=k) for k in uz.cell_options(name) if k in SIZE_OPTIONS}
     products = [math.prod(f if isinstance(f, int) else f[0] for f in options.get("factors") or [1])]
     n = data.draw(st.integers(1, 24) | st.sampled_from(ODD_SIZES + tuple(products)), label="N")
-    predicted = _outcome(lambda: base.cell_class(name).check_size(n, **options))
-    original = torch.nn.Module.__init__
-    with mock.patch.object(torch.nn.Module, "__init__", autospec=True,
-                           side_effect=lambda self, *a, **k: original(self, *a, **k)) as modules_built:
-        built = _outcome(lambda: build(name, hidden=n, **options))
-    assert built == predicted  # the same error (type and message) either way, or none
-    if predicted is not None:
-        assert modules_built.call_count == 0, "the size was rejected after a module was built"
-        kind, message = predicted  # every drawn option is well formed: only the size can be wrong
-        assert kind is uz.InadmissibleSizeError
-        assert "\n" not in message and "got" in message  # one line: what was expected, what was given
+    # the same error (type, one-line message) from check_size and from building, before any module is built
+    testing.check_size_rule(name, n, **options)
 
 
 def test_inadmissible_size_error_is_a_value_error_exported_by_the_package():

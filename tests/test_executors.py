@@ -29,11 +29,11 @@ from urnn_zoo.report import write_report
 from urnn_zoo.runs import MANIFEST_FILE, SUMMARY_FILE, RunStatus, folder_state, load_checkpoint, read_metrics
 from urnn_zoo.runs.summary import process_alive, write_summary
 from urnn_zoo.training import train
+import processes
 
 CELLS = ["kru", "rnn"]  # the smoke preset on two cells: 4 runs, both tasks, both arms
 VOLATILE = {"seconds", "cpu_seconds", "train_seconds", "seconds_per_step", "pid", "host"}
 LONG_TRAIN = dict(batch_size=8, eval_every=10, eval_batches=1, test_batches=1, log_every=10)
-ENV = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONUNBUFFERED="1")
 
 
 def long_spec(name: str, steps: int = 400, **changes) -> RunSpec:
@@ -236,20 +236,6 @@ def test_a_failing_run_on_ray_is_reported_and_the_others_finish(tmp_path):
 
 
 # ----------------------------------------------------------------------------------------- Ctrl-C
-_STARTED: list[subprocess.Popen] = []
-
-
-@pytest.fixture(autouse=True)
-def _no_process_outlives_its_test():
-    yield
-    while _STARTED:
-        proc = _STARTED.pop()
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
-
-
 @pytest.mark.parametrize("executor", ["slurm", "ray"])
 def test_ctrl_c_cancels_the_jobs_records_every_status_and_exits_130(tmp_path, executor):
     out = tmp_path / "grid"
@@ -259,9 +245,7 @@ def test_ctrl_c_cancels_the_jobs_records_every_status_and_exits_130(tmp_path, ex
             f"try:\n    compare(plan, {str(out)!r}, cells=['rnn'], jobs=2, timing=False, progress='lines', "
             f"executor={executor!r}, executor_options={{'cpus': 1}})\n"
             f"except KeyboardInterrupt:\n    sys.exit(130)\n")
-    proc = subprocess.Popen([sys.executable, "-c", code], env=ENV, start_new_session=True, stderr=subprocess.PIPE,
-                            text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    _STARTED.append(proc)
+    proc = processes.start([sys.executable, "-c", code], stderr=subprocess.PIPE)  # killed when the test ends
     training = threading.Event()
     with contextlib.ExitStack() as watching:
         for seed in range(3):

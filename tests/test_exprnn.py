@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 import urnn_zoo as uz
 from urnn_zoo.cells.base import skew_init
 from urnn_zoo.cells.exprnn import cayley_map
+from urnn_zoo.testing import adam_steps
 from hypothesis_profiles import examples
 
 F64 = torch.float64
@@ -22,19 +23,6 @@ inits = st.sampled_from(["henaff", "cayley"])
 def build(n, seed, dtype=F64, **options):
     torch.manual_seed(seed)
     return uz.make_cell("exprnn", 3, n, dtype=dtype, **options)
-
-
-def train(cell, steps, seed, lr=0.05):
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randn(6, 4, 3, dtype=cell.real_dtype, generator=g)
-    target = torch.randn(6, 4, cell.hidden_size, dtype=cell.real_dtype, generator=g)
-    opt = torch.optim.Adam(cell.parameters(), lr=lr)
-    for _ in range(steps):
-        opt.zero_grad()
-        (cell(x)[0] - target).pow(2).mean().backward()
-        opt.step()
-        cell.on_optimizer_step()
-    return x
 
 
 @settings(max_examples=examples(10))
@@ -95,7 +83,7 @@ def test_inits_are_block_diagonal_with_the_papers_angles(n, seed):
 def test_exact_after_adam_steps_static_and_dynamic(n, seed, map_, rebase_every):
     cell = build(n, seed, map=map_, rebase_every=rebase_every)
     w0 = cell.recurrent_matrix().detach().clone()
-    train(cell, 7, seed)
+    adam_steps(cell, 7, seed)
     assert (cell.recurrent_matrix().detach() - w0).abs().max() > 1e-2
     assert cell.unitarity_error().item() <= 10 * n * EPS64
     assert cell.optimizer_steps.item() == (7 if rebase_every else 0)
@@ -114,7 +102,7 @@ def frobenius(m):
 @given(n=st.integers(2, 10), seed=seeds, map_=maps)
 def test_rebase_moves_the_base_and_keeps_the_function(n, seed, map_):
     cell = build(n, seed, map=map_, rebase_every=2)
-    x = train(cell, 1, seed)  # one step: A != 0, not yet re-based
+    x = adam_steps(cell, 1, seed)  # one step: A != 0, not yet re-based
     assert cell.raw_skew.detach().triu(1).abs().max() > 0
     w, out = cell.recurrent_matrix().detach().clone(), cell(x)[0].detach()
     skew_before = cell.raw_skew
@@ -128,7 +116,7 @@ def test_rebase_moves_the_base_and_keeps_the_function(n, seed, map_):
 
 def test_state_dict_carries_base_and_step_counter():
     a = build(6, 1, rebase_every=2)
-    train(a, 3, 0)
+    adam_steps(a, 3, 0)
     b = build(6, 2, rebase_every=2)
     b.load_state_dict(a.state_dict())
     torch.testing.assert_close(b.base, a.base, rtol=0, atol=0)

@@ -12,7 +12,6 @@ also signalled from outside, as a user would (Ctrl-C to the process group, ``kil
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -33,6 +32,7 @@ from urnn_zoo.report import load_results, write_report
 from urnn_zoo.runs import (CHECKPOINT_FILE, CONFIG_FILE, MANIFEST_FILE, METRICS_FILE, SUMMARY_FILE, TIMINGS_FILE,
                            RecordError, RunStatus, folder_state, read_metrics, read_summary, read_timings)
 from urnn_zoo.training import train
+import processes
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="fault injection forks a child process")
 
@@ -40,7 +40,6 @@ TRAIN = dict(batch_size=2, eval_every=2, eval_batches=1, test_batches=1, log_eve
 PLAN = Preset("faults", (TaskPlan("copy", {"T": 3}, steps=6, train=TRAIN, hidden=(4,)),), seeds=(0,),
               timing_hidden=(4,), timing_batch=2, timing_length=3, timing_repeats=2)
 RUN = "kru-copy-T3-N4-s0"
-ENV = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONUNBUFFERED="1")
 URNN_ZOO = [sys.executable, "-m", "urnn_zoo.cli"]
 
 
@@ -314,30 +313,10 @@ def _finished(out: Path) -> int:
         return 0
 
 
-_STARTED: list[subprocess.Popen] = []
-
-
-@pytest.fixture(autouse=True)
-def _no_process_outlives_its_test():
-    r"""Whatever a test started is killed with its whole group when the test ends, passed or failed (a failed
-    wait would otherwise leave a 100,000-step run training beside the rest of the suite)."""
-    yield
-    while _STARTED:
-        proc = _STARTED.pop()
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
-
-
 def _start(argv: list[str], **kwargs) -> subprocess.Popen:
-    r"""A real ``urnn-zoo`` process in its own process group with default signal handlers (a background job
-    of a non-interactive shell would ignore SIGINT, and a test of Ctrl-C could not fail)."""
-    proc = subprocess.Popen(URNN_ZOO + argv, env=ENV, start_new_session=True, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL), **kwargs)
-    _STARTED.append(proc)
-    return proc
+    r"""A real ``urnn-zoo`` process in its own process group with default signal handlers, killed with its group
+    when the test ends (:func:`processes.start`)."""
+    return processes.start(URNN_ZOO + argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=["ctrl-c", "term", "kill-9"])

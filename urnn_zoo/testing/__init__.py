@@ -1,6 +1,7 @@
 r"""The cell contract (docs/cell-contract.md) as pytest tests a user runs on a cell of their own
 (docs/own-cell.md): :func:`contract_tests` returns a test class that checks every property on the cells it is
-given; each property is also a plain function (``check_*``) that raises ``AssertionError``.
+given; each property is also a plain function (``check_*`` of :mod:`.checks`) that raises ``AssertionError``, and
+:mod:`.workload` holds what they run a cell on.
 
 Example: a test file of the user's package (needs pytest and Hypothesis: ``pip install 'urnn_zoo[test]'``)::
 
@@ -33,15 +34,17 @@ from hypothesis import strategies as st
 
 import urnn_zoo as uz
 
-from .checks import (INPUT_SIZE, SEEDS, check_bad_input_refused, check_batch_independence, check_forward_equals_steps,
-                     check_gradients, check_options_refused, check_parameter_count, check_recurrent_matrix_is_applied,
+from .checks import (check_bad_input_refused, check_batch_independence, check_forward_equals_steps, check_gradients,
+                     check_options_refused, check_parameter_count, check_recurrent_matrix_is_applied, check_runs_on_cuda,
                      check_shapes_and_dtypes, check_size_rule, check_state_dict_round_trip,
-                     check_trains_and_resumes_exactly, check_unitarity, contract_size, uses_modrelu)
+                     check_trains_and_resumes_exactly, check_unitarity)
+from .workload import INPUT_SIZE, SEEDS, adam_steps, build_cell, contract_size, input_sequence, uses_modrelu
 
-__all__ = ["INPUT_SIZE", "check_bad_input_refused", "check_batch_independence", "check_forward_equals_steps",
-           "check_gradients", "check_options_refused", "check_parameter_count", "check_recurrent_matrix_is_applied",
-           "check_shapes_and_dtypes", "check_size_rule", "check_state_dict_round_trip",
-           "check_trains_and_resumes_exactly", "check_unitarity", "contract_size", "contract_tests"]
+__all__ = ["INPUT_SIZE", "SEEDS", "adam_steps", "build_cell", "check_bad_input_refused", "check_batch_independence",
+           "check_forward_equals_steps", "check_gradients", "check_options_refused", "check_parameter_count",
+           "check_recurrent_matrix_is_applied", "check_runs_on_cuda", "check_shapes_and_dtypes", "check_size_rule",
+           "check_state_dict_round_trip", "check_trains_and_resumes_exactly", "check_unitarity", "contract_size",
+           "contract_tests", "input_sequence", "uses_modrelu"]
 
 
 def contract_tests(*cells: str, hidden: int | None = None) -> type:
@@ -71,6 +74,11 @@ def contract_tests(*cells: str, hidden: int | None = None) -> type:
     names = list(cells)
     each = pytest.mark.parametrize("name", names)
 
+    def drawn(over=names, **strategies):
+        # A property over the cells `over` whose other arguments Hypothesis draws; deadline=None: a cell's first
+        # call compiles or warms up far slower than the rest, and the user's own profile may not say so.
+        return lambda test: pytest.mark.parametrize("name", over)(settings(deadline=None)(given(**strategies)(test)))
+
     class CellContract:
         hidden = n
 
@@ -83,15 +91,11 @@ def contract_tests(*cells: str, hidden: int | None = None) -> type:
         def test_shapes_and_dtypes(self, name, dtype):
             check_shapes_and_dtypes(name, n, dtype)
 
-        @each
-        @settings(deadline=None)
-        @given(seed=SEEDS, T=st.integers(1, 6), B=st.integers(1, 4))
+        @drawn(seed=SEEDS, T=st.integers(1, 6), B=st.integers(1, 4))
         def test_forward_equals_steps(self, name, seed, T, B):
             check_forward_equals_steps(name, n, seed, T, B)
 
-        @each
-        @settings(deadline=None)
-        @given(seed=SEEDS)
+        @drawn(seed=SEEDS)
         def test_gradients_are_finite_and_reach_every_parameter(self, name, seed):
             check_gradients(name, n, seed)
 
@@ -99,9 +103,7 @@ def contract_tests(*cells: str, hidden: int | None = None) -> type:
         def test_state_dict_round_trip(self, name):
             check_state_dict_round_trip(name, n)
 
-        @each
-        @settings(deadline=None)
-        @given(seed=SEEDS)
+        @drawn(seed=SEEDS)
         def test_batch_elements_are_independent(self, name, seed):
             check_batch_independence(name, n, seed)
 
@@ -113,15 +115,11 @@ def contract_tests(*cells: str, hidden: int | None = None) -> type:
         def test_parameter_count(self, name):
             check_parameter_count(name, n)
 
-        @each
-        @settings(deadline=None)
-        @given(seed=SEEDS)
+        @drawn(seed=SEEDS)
         def test_unitarity(self, name, seed):
             check_unitarity(name, n, seed)
 
-        @each
-        @settings(deadline=None)
-        @given(size=st.integers(-2, 40) | st.sampled_from((8.0, True, "8", None)))
+        @drawn(size=st.integers(-2, 40) | st.sampled_from((8.0, True, "8", None)))
         def test_size_rule(self, name, size):
             check_size_rule(name, size)
 
@@ -131,9 +129,7 @@ def contract_tests(*cells: str, hidden: int | None = None) -> type:
 
     probed = [c for c in names if uses_modrelu(c, n)]
     if probed:  # a test only for the cells it applies to (none is collected and skipped)
-        @pytest.mark.parametrize("name", probed)
-        @settings(deadline=None)
-        @given(seed=SEEDS)
+        @drawn(over=probed, seed=SEEDS)
         def test_recurrent_matrix_is_applied(self, name, seed):
             check_recurrent_matrix_is_applied(name, n, seed)
 
@@ -141,10 +137,7 @@ def contract_tests(*cells: str, hidden: int | None = None) -> type:
     if torch.cuda.is_available():
         @each
         def test_runs_on_cuda(self, name):
-            cell = uz.make_cell(name, INPUT_SIZE, n, device="cuda")
-            out, _ = cell(torch.randn(4, 2, INPUT_SIZE, device="cuda"))
-            out.pow(2).mean().backward()
-            assert out.device.type == "cuda"
+            check_runs_on_cuda(name, n)
 
         CellContract.test_runs_on_cuda = test_runs_on_cuda
     CellContract.__name__ = CellContract.__qualname__ = f"CellContract_{'_'.join(names)}"

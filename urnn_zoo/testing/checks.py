@@ -3,81 +3,80 @@ r"""The properties of the cell contract (docs/cell-contract.md), each a plain fu
 """
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from unittest import mock
 
 import pytest
 import torch
-from hypothesis import strategies as st
 
 import urnn_zoo as uz
-from urnn_zoo.activations import ModReLU
 from urnn_zoo.cells.registry import cell_class
 
-__all__ = ["INPUT_SIZE", "SEEDS", "check_bad_input_refused", "check_batch_independence", "check_forward_equals_steps",
-           "check_gradients", "check_options_refused", "check_parameter_count", "check_recurrent_matrix_is_applied",
+from .workload import INPUT_SIZE, adam_steps, build_cell, input_sequence
+
+__all__ = ["check_bad_input_refused", "check_batch_independence", "check_forward_equals_steps", "check_gradients",
+           "check_options_refused", "check_parameter_count", "check_recurrent_matrix_is_applied", "check_runs_on_cuda",
            "check_shapes_and_dtypes", "check_size_rule", "check_state_dict_round_trip",
-           "check_trains_and_resumes_exactly", "check_unitarity", "contract_size", "uses_modrelu"]
-
-INPUT_SIZE = 3
-SEEDS = st.integers(0, 2**31 - 1)
-
-
-def _admits(name: str, hidden: Any, **options: Any) -> bool:
-    try:
-        cell_class(name).check_size(hidden, **options)
-    except uz.InadmissibleSizeError:
-        return False
-    return True
-
-
-def contract_size(names: tuple[str, ...] | list[str]) -> int:
-    r"""The smallest N in [8, 64] that every cell of ``names`` admits with its default options.
-
-    Raises:
-        ValueError: none (give ``hidden=`` to :func:`contract_tests`).
-    """
-    for n in range(8, 65):
-        if all(_admits(name, n) for name in names):
-            return n
-    raise ValueError(f"cells {list(names)}: expected a hidden size in [8, 64] that all admit, got none; give hidden=")
-
-
-def _build(name: str, hidden: int, dtype: torch.dtype = torch.float64, seed: int = 0, **options: Any):
-    torch.manual_seed(seed)
-    return uz.make_cell(name, INPUT_SIZE, hidden, dtype=dtype, **options)
-
-
-def _sequence(seed: int, T: int = 5, B: int = 3, dtype: torch.dtype = torch.float64) -> torch.Tensor:
-    return torch.randn(T, B, INPUT_SIZE, generator=torch.Generator().manual_seed(seed), dtype=dtype)
-
+           "check_trains_and_resumes_exactly", "check_unitarity"]
 
 def _close(a: torch.Tensor, b: torch.Tensor, tol: float) -> None:
     torch.testing.assert_close(a, b, rtol=tol, atol=tol)
 
 
+@contextlib.contextmanager
+def _refused(error: type[Exception], match: str) -> Iterator[None]:
+    r"""``pytest.raises(error, match=match)`` whose every failure is an ``AssertionError``, as each check promises:
+    pytest reports a call that raised nothing with its own ``Failed`` (not an ``AssertionError``) and lets an
+    error of another type through unchanged."""
+    try:
+        with pytest.raises(error, match=match):
+            yield
+    except AssertionError:  # the message did not match: pytest's own AssertionError
+        raise
+    except pytest.fail.Exception as failed:  # nothing was raised
+        raise AssertionError(f"expected {error.__name__} matching {match!r}, got no error ({failed})") from None
+    except Exception as other:  # an error of another type is the cell failing this check too
+        raise AssertionError(f"expected {error.__name__} matching {match!r}, got {type(other).__name__}: "
+                             f"{other}") from other
+
+
 # ----------------------------------------------------------------------------------------- the properties
 def check_options_refused(name: str, hidden: int) -> None:
     r"""An unknown option and a precision other than float32/float64 are refused, saying what is accepted."""
-    with pytest.raises(ValueError, match=rf"cell '{name}' got unknown option\(s\) \['bogus'\]; it accepts"):
+    with _refused(ValueError, rf"cell '{name}' got unknown option\(s\) \['bogus'\]; it accepts"):
         uz.make_cell(name, INPUT_SIZE, hidden, bogus=1)
-    with pytest.raises(ValueError, match="dtype must be torch.float32 or torch.float64"):
+    with _refused(ValueError, "dtype must be torch.float32 or torch.float64"):
         uz.make_cell(name, INPUT_SIZE, hidden, dtype=torch.complex64)
 
 
 def check_shapes_and_dtypes(name: str, hidden: int, dtype: torch.dtype) -> None:
-    r"""Shapes and dtypes of ``forward``, ``step``, ``recurrent_matrix``, ``penalty`` and ``unitarity_error``."""
-    cell = _build(name, hidden, dtype)
+    r"""Shapes and dtypes of ``forward``, ``step``, the state, ``recurrent_matrix``, ``penalty`` and
+    ``unitarity_error``: the output is real (T, B, output_size) with output_size 2N for a complex cell, N
+    otherwise; a state is one (B, N) tensor, or a tuple of them for a gated cell, of ``state_dtype``;
+    ``recurrent_matrix()`` is complex exactly for a complex cell, (N, N) for a cell whose state is one tensor
+    and the gates' N x N matrices stacked, (k·N, N), for a gated one."""
+    cell = build_cell(name, hidden, dtype)
     assert cell.name == name and cell.constraint in ("exact", "soft", "none")
     assert cell.output_size == (2 * hidden if cell.is_complex else hidden)
-    x = _sequence(0, T=4, B=2, dtype=dtype)
-    out, _ = cell(x)
+    x = input_sequence(0, T=4, B=2, dtype=dtype)
+    out, final = cell(x)
     assert out.shape == (4, 2, cell.output_size) and out.dtype == dtype and not out.is_complex()
     y, _ = cell.step(x[0])
     assert y.shape == (2, cell.output_size) and y.dtype == dtype
+    gated = not isinstance(final, torch.Tensor)
+    for s in (final, cell.initial_state(2)):
+        for leaf in torch.utils._pytree.tree_leaves(s):
+            assert leaf.shape == (2, hidden) and leaf.dtype == cell.state_dtype, (tuple(leaf.shape), leaf.dtype)
+    assert cell.state_dtype == (uz.cells.base.complex_dtype_of(dtype) if cell.is_complex else dtype)
     w = cell.recurrent_matrix()
-    assert w.shape[1] == hidden and w.shape[0] % hidden == 0, f"recurrent_matrix() has shape {tuple(w.shape)}"
+    if gated:
+        assert w.shape[1] == hidden and w.shape[0] % hidden == 0, f"recurrent_matrix() has shape {tuple(w.shape)}"
+    else:
+        assert w.shape == (hidden, hidden), f"recurrent_matrix() has shape {tuple(w.shape)}, expected N x N"
+    assert w.is_complex() == cell.is_complex, f"recurrent_matrix() is {w.dtype} for is_complex={cell.is_complex}"
     assert w.dtype in (dtype, uz.cells.base.complex_dtype_of(dtype))
     for scalar in (cell.penalty(), cell.unitarity_error()):
         assert scalar.dim() == 0 and not scalar.is_complex() and scalar.item() >= 0
@@ -88,8 +87,8 @@ def check_shapes_and_dtypes(name: str, hidden: int, dtype: torch.dtype) -> None:
 def check_forward_equals_steps(name: str, hidden: int, seed: int, T: int, B: int) -> None:
     r"""``forward`` over a sequence equals a loop of ``step`` (outputs and final state, float64, 1e-12), and a
     state of ``None`` means ``initial_state(B)``."""
-    cell = _build(name, hidden, seed=seed)
-    x = _sequence(seed, T, B)
+    cell = build_cell(name, hidden, seed=seed)
+    x = input_sequence(seed, T, B)
     state0 = cell.initial_state(B)
     out, final = cell(x, state0)
     state, ys = state0, []
@@ -104,8 +103,8 @@ def check_forward_equals_steps(name: str, hidden: int, seed: int, T: int, B: int
 
 def check_gradients(name: str, hidden: int, seed: int) -> None:
     r"""In float32, a loss on the outputs plus the penalty gives every parameter a finite gradient."""
-    cell = _build(name, hidden, torch.float32, seed)
-    out, _ = cell(_sequence(seed, dtype=torch.float32))
+    cell = build_cell(name, hidden, torch.float32, seed)
+    out, _ = cell(input_sequence(seed, dtype=torch.float32))
     (out.pow(2).mean() + cell.penalty()).backward()
     for pname, p in cell.named_parameters():
         assert p.grad is not None, f"{name}: no gradient reached {pname}"
@@ -114,16 +113,16 @@ def check_gradients(name: str, hidden: int, seed: int) -> None:
 
 def check_state_dict_round_trip(name: str, hidden: int) -> None:
     r"""A cell loaded with another's ``state_dict`` computes exactly what that one computes."""
-    a, b = _build(name, hidden, seed=1), _build(name, hidden, seed=2)
+    a, b = build_cell(name, hidden, seed=1), build_cell(name, hidden, seed=2)
     b.load_state_dict(a.state_dict())
-    x = _sequence(3)
+    x = input_sequence(3)
     _close(a(x)[0], b(x)[0], 0.0)
 
 
 def check_batch_independence(name: str, hidden: int, seed: int) -> None:
     r"""Each sequence of a batch is computed as if alone (a change to one changes no other)."""
-    cell = _build(name, hidden, seed=seed)
-    x = _sequence(seed, T=4, B=3)
+    cell = build_cell(name, hidden, seed=seed)
+    x = input_sequence(seed, T=4, B=3)
     out, _ = cell(x)
     torch.testing.assert_close(cell(x[:, 1:2])[0][:, 0], out[:, 1], rtol=1e-10, atol=1e-12)
     x2 = x.clone()
@@ -133,29 +132,32 @@ def check_batch_independence(name: str, hidden: int, seed: int) -> None:
 
 def check_bad_input_refused(name: str, hidden: int) -> None:
     r"""Inputs of the wrong shape or dtype are refused with an error saying what was expected."""
-    cell = _build(name, hidden)
-    with pytest.raises(ValueError, match=rf"expected input of shape \(T, B, input_size\) with input_size="
-                                         rf"{INPUT_SIZE}, got shape \(5, 2, {INPUT_SIZE + 1}\)"):
+    cell = build_cell(name, hidden)
+    with _refused(ValueError, rf"expected input of shape \(T, B, input_size\) with input_size="
+                              rf"{INPUT_SIZE}, got shape \(5, 2, {INPUT_SIZE + 1}\)"):
         cell(torch.randn(5, 2, INPUT_SIZE + 1, dtype=torch.float64))
-    with pytest.raises(ValueError, match=r"expected input of shape \(B, input_size\)"):
+    with _refused(ValueError, rf"expected input of shape \(T, B, input_size\) with input_size="
+                              rf"{INPUT_SIZE}, got shape \(5, {INPUT_SIZE}\)"):
+        cell(torch.randn(5, INPUT_SIZE, dtype=torch.float64))
+    with _refused(ValueError, r"expected input of shape \(B, input_size\)"):
         cell.step(torch.randn(4, 2, INPUT_SIZE, dtype=torch.float64))
-    with pytest.raises(TypeError, match="expected a real floating input"):
+    with _refused(TypeError, "expected a real floating input"):
         cell(torch.ones(5, 2, INPUT_SIZE, dtype=torch.complex128))
-    with pytest.raises(TypeError, match="expected input dtype torch.float64"):
+    with _refused(TypeError, "expected input dtype torch.float64"):
         cell(torch.ones(5, 2, INPUT_SIZE, dtype=torch.float32))
 
 
 def check_parameter_count(name: str, hidden: int) -> None:
     r"""``parameter_count()`` agrees with the parameters' sizes (a complex entry counts 2), ``dof`` differs from
     ``stored`` only inside the recurrent map, and :class:`~urnn_zoo.SequenceModel` adds its head."""
-    cell = _build(name, hidden, torch.float32)
+    cell = build_cell(name, hidden, torch.float32)
     c = cell.parameter_count()
     assert c.stored == sum(p.numel() * (2 if p.is_complex() else 1) for p in cell.parameters())
     assert 0 < c.recurrent_dof <= c.recurrent_stored <= c.stored
     assert c.stored - c.dof == c.recurrent_stored - c.recurrent_dof
     for readout, shape in (("last", (2, 7)), ("all", (4, 2, 7))):
         model = uz.SequenceModel(cell, 7, readout=readout)
-        assert model(_sequence(0, T=4, B=2, dtype=torch.float32)).shape == shape
+        assert model(input_sequence(0, T=4, B=2, dtype=torch.float32)).shape == shape
     m, head = uz.SequenceModel(cell, 5).parameter_count(), cell.output_size * 5 + 5
     assert (m.stored, m.dof, m.recurrent_stored, m.recurrent_dof) == (c.stored + head, c.dof + head,
                                                                      c.recurrent_stored, c.recurrent_dof)
@@ -168,26 +170,14 @@ def _reference_error(w: torch.Tensor, hidden: int) -> float:
     return max(float(torch.linalg.matrix_norm(g.mH @ g - eye)) for g in wide.split(hidden, dim=0))
 
 
-def _adam_steps(cell: Any, steps: int, seed: int, lr: float = 0.05) -> None:
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randn(6, 4, INPUT_SIZE, generator=g, dtype=cell.real_dtype)
-    target = torch.randn(6, 4, cell.output_size, generator=g, dtype=cell.real_dtype)
-    opt = torch.optim.Adam(cell.parameters(), lr=lr)
-    for _ in range(steps):
-        opt.zero_grad()
-        (cell(x)[0] - target).pow(2).mean().backward()
-        opt.step()
-        cell.on_optimizer_step()
-
-
 def check_unitarity(name: str, hidden: int, seed: int) -> None:
     r"""``unitarity_error()`` is ``‖WᴴW − I‖_F`` of ``recurrent_matrix()`` (largest over stacked gates), at init
     and after 5 Adam steps; an ``exact`` cell stays unitary (10·N·eps, float64)."""
-    cell = _build(name, hidden, seed=seed)
+    cell = build_cell(name, hidden, seed=seed)
     for moved in (False, True):
         if moved:
             w0 = cell.recurrent_matrix().detach().clone()
-            _adam_steps(cell, 5, seed)
+            adam_steps(cell, 5, seed)
             assert not torch.equal(cell.recurrent_matrix().detach(), w0), "the Adam steps did not move W"
         with torch.no_grad():
             expected = _reference_error(cell.recurrent_matrix(), hidden)
@@ -201,7 +191,7 @@ def check_recurrent_matrix_is_applied(name: str, hidden: int, seed: int) -> None
     r"""For a cell whose step is modReLU(W h + u): one step from u = 0 and a state scaled to ~1e8 returns W h
     to ~1e-9 relative, so ``recurrent_matrix()`` is the map the recurrence applies (no transposition)."""
     # Note [Probing the linear part]: modReLU(z) = z·ReLU(|z| + b)/(|z| + ε) = z·(1 + O(|b|/|z|)) for large |z|.
-    cell = _build(name, hidden, seed=seed)
+    cell = build_cell(name, hidden, seed=seed)
     h = torch.randn(2, hidden, generator=torch.Generator().manual_seed(seed), dtype=cell.state_dtype)
     with torch.no_grad(), torch.nn.utils.parametrize.cached():
         stepped = cell.recur(torch.zeros_like(h), 1e8 * h, cell.prepare()) / 1e8
@@ -209,9 +199,11 @@ def check_recurrent_matrix_is_applied(name: str, hidden: int, seed: int) -> None
     _close(stepped, expected, 1e-7)
 
 
-def check_size_rule(name: str, hidden: Any) -> None:
-    r"""``check_size(N)`` raises exactly when building the cell at N raises a size error, with the same one-line
-    message (expected, got), and building refuses the size before any module is made."""
+def check_size_rule(name: str, hidden: Any, **options: Any) -> None:
+    r"""``check_size(N, **options)`` raises exactly when building the cell at N with ``options`` raises a size
+    error, with the same one-line message (expected, got), and building refuses the size before any module is
+    made. ``options`` must be well formed (only the size, or how the options split it, may be wrong): every error
+    is then an :class:`~urnn_zoo.InadmissibleSizeError`."""
     def outcome(call):
         try:
             call()
@@ -219,11 +211,11 @@ def check_size_rule(name: str, hidden: Any) -> None:
             return type(err), str(err)
         return None
 
-    predicted = outcome(lambda: cell_class(name).check_size(hidden))
+    predicted = outcome(lambda: cell_class(name).check_size(hidden, **options))
     original = torch.nn.Module.__init__
     with mock.patch.object(torch.nn.Module, "__init__", autospec=True,
                            side_effect=lambda self, *a, **k: original(self, *a, **k)) as built:
-        got = outcome(lambda: uz.make_cell(name, INPUT_SIZE, hidden, dtype=torch.float64))
+        got = outcome(lambda: uz.make_cell(name, INPUT_SIZE, hidden, dtype=torch.float64, **options))
     assert got == predicted, (got, predicted)
     if predicted is not None:
         assert built.call_count == 0, "the size was refused after a module was built"
@@ -242,6 +234,9 @@ def check_trains_and_resumes_exactly(name: str, hidden: int, folder: str | Path)
     assert resumed.summary["final"] == whole.summary["final"], (resumed.summary["final"], whole.summary["final"])
 
 
-def uses_modrelu(name: str, hidden: int) -> bool:
-    r"""Whether the cell ``name`` applies modReLU (the probe of :func:`check_recurrent_matrix_is_applied` needs it)."""
-    return any(isinstance(m, ModReLU) for m in _build(name, hidden, torch.float32).modules())
+def check_runs_on_cuda(name: str, hidden: int) -> None:
+    r"""Built with ``device="cuda"``, the cell runs forward and backward there (needs a CUDA device)."""
+    cell = uz.make_cell(name, INPUT_SIZE, hidden, device="cuda")
+    out, _ = cell(torch.randn(4, 2, INPUT_SIZE, device="cuda"))
+    out.pow(2).mean().backward()
+    assert out.device.type == "cuda"
