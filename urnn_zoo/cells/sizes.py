@@ -101,6 +101,24 @@ class SizeContract:
         cls.size_rule(hidden_size, {**defaults, **options})
 
     @classmethod
+    def admits(cls, hidden_size: int, **options: Any) -> bool:
+        r"""Whether the family accepts N = ``hidden_size`` with ``options``: :meth:`check_size` as a question.
+
+        Raises:
+            ValueError: as :meth:`check_size`, for an unknown or malformed option.
+
+        Example:
+            >>> from urnn_zoo.cells.registry import cell_class
+            >>> cell_class("eurnn_fft").admits(12), cell_class("eurnn_fft").admits(16)
+            (False, True)
+        """
+        try:
+            cls.check_size(hidden_size, **options)
+        except InadmissibleSizeError:
+            return False
+        return True
+
+    @classmethod
     def size_rule(cls, hidden_size: int, options: dict[str, Any]) -> None:
         r"""The family's admissible sizes, declared by overriding this (default: every N >= 1).
 

@@ -41,11 +41,9 @@ def parameter_total(cell: str, hidden: int, input_size: int, output_size: int) -
     cell rejects that size (:meth:`~urnn_zoo.cells.base.RecurrentCell.check_size`, asked before building)."""
     import torch
 
-    from urnn_zoo.cells.base import InadmissibleSizeError, SequenceModel, cell_class, make_cell
+    from urnn_zoo.cells.base import SequenceModel, cell_class, make_cell
 
-    try:
-        cell_class(cell).check_size(hidden)
-    except InadmissibleSizeError:
+    if not cell_class(cell).admits(hidden):
         return None
     try:
         model = SequenceModel(make_cell(cell, input_size, hidden, device="meta"), output_size)
