@@ -18,10 +18,6 @@ INPUT_SIZE = 3
 SEEDS = st.integers(0, 2**31 - 1)
 
 
-def _admits(name: str, hidden: Any, **options: Any) -> bool:
-    return cell_class(name).admits(hidden, **options)
-
-
 def contract_size(names: tuple[str, ...] | list[str]) -> int:
     r"""The smallest N in [8, 64] that every cell of ``names`` admits with its default options.
 
@@ -29,7 +25,7 @@ def contract_size(names: tuple[str, ...] | list[str]) -> int:
         ValueError: none (give ``hidden=`` to :func:`urnn_zoo.testing.contract_tests`).
     """
     for n in range(8, 65):
-        if all(_admits(name, n) for name in names):
+        if all(cell_class(name).admits(n) for name in names):
             return n
     raise ValueError(f"cells {list(names)}: expected a hidden size in [8, 64] that all admit, got none; give hidden=")
 
