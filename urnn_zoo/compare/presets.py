@@ -147,10 +147,14 @@ _KRU_2X2_ADDING = CellSettings(
     options={"factors": [2] * 7}, train={"recurrent_lr": 1e-5},
     why="the copy settings (2x2 factors, factors at lr 1e-5); they learn adding steadily (seed 0: test MSE 0.106 "
         "after 3000 steps at T = 100)")
-_RCURNN_470 = CellSettings(
-    paper_hidden=470, paper_steps=600,
-    why="the FC-uRNN paper's RC-uRNN size; about 5 s a step at T = 1000 on one core (FFTs of 470 points), so "
-        "600 steps fit the hour")
+# RC-uRNN is trained as Wisdom et al.'s script trains it: every parameter, its angles and reflections included,
+# by RMSprop at lr 1e-3. With those at the zoo's constrained_lr 1e-4 it solves copy at N = 128 and 470 (both
+# seeds), which the paper's figure does not show; at 1e-3 both seeds stay at the baseline (test loss 0.02039 at
+# N = 128 after 2000 steps).
+_RCURNN_WISDOM = CellSettings(
+    train={"constrained_lr": 1e-3}, paper_hidden=470, paper_steps=600,
+    why="the FC-uRNN paper's RC-uRNN size and rates (angles and reflections at lr 1e-3, as every parameter there); "
+        "about 5 s a step at T = 1000 on one core (FFTs of 470 points), so 600 steps fit the hour")
 _FCURNN_CAYLEY = CellSettings(
     options={"parametrization": "none"}, train={"optimizer": "cayley"},
     why="the FC-uRNN paper's raw unitary W and Cayley step (lr 1e-4)")
@@ -193,7 +197,7 @@ PRESETS: dict[str, Preset] = {
                         cells=("kru", "fcurnn", "lstm", "rnn", "rcurnn"), paper_sizes=True,
                         settings={"kru": _KRU_2X2_T1000, "fcurnn": _FCURNN_CAYLEY,
                                   "lstm": CellSettings(paper_hidden=68, why="the FC-uRNN paper's LSTM size"),
-                                  "rcurnn": _RCURNN_470},
+                                  "rcurnn": _RCURNN_WISDOM},
                         claim="kru-figure1-copy"),
                TaskPlan("adding", {"T": 200}, steps=20000, train=_REPRODUCE_ADDING, hidden=(128,),
                         cells=("kru", "lstm"), settings={"kru": _KRU_2X2_ADDING},
