@@ -165,3 +165,27 @@ def test_real_step_forms_equal_autograd(seed, batch, n, dtype, kind):
         assert torch.isfinite(got).all(), what
         scale = max(expected.abs().max().item(), 1.0)
         assert (got - expected).abs().max().item() <= tolerance * scale, what
+
+
+@given(name=st.sampled_from(["kru", "fcurnn", "rcurnn"]), seed=st.integers(0, 2**31 - 1),
+       bias=st.floats(0.01, 0.1), zeros=st.integers(100, 200))
+@settings(max_examples=examples(12), deadline=None)
+def test_a_learned_initial_state_keeps_float32_gradients_finite_through_leading_zeros(name, seed, bias, zeros):
+    r"""Leading zero inputs (the first rows of an MNIST digit) from a zero state keep z = 0, where the backward
+    multiplies by (√ε + b)/(√ε + ε) per step (Note [modReLU at a zero state]): ≥ 4 for a bias b ≥ 0.01 that
+    training grew, so 100 such steps overflow float32. A learned initial state drawn away from zero (the uRNN
+    codes' U(±√(3/(2N)))) keeps the state off that point: every gradient is finite, where the zero state's is not."""
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.zeros(zeros + 5, 2, 3)
+    x[zeros:] = torch.rand(5, 2, 3, generator=gen)
+    finite = {}
+    for learned in (True, False):
+        torch.manual_seed(seed)
+        cell = uz.make_cell(name, 3, 16, dtype=torch.float32, learn_initial_state=learned)
+        with torch.no_grad():
+            cell.fused_activation().bias.fill_(bias)
+        out, _ = cell(x)
+        grads = torch.autograd.grad(torch.view_as_real(out[-1]).sum() if out.is_complex() else out[-1].sum(),
+                                    [p for p in cell.parameters() if p.requires_grad])
+        finite[learned] = all(torch.isfinite(g).all() for g in grads)
+    assert finite == {True: True, False: False}

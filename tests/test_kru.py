@@ -126,6 +126,18 @@ def test_learned_initial_state_adds_2n_reals():
     assert h.shape == (3, 16) and h.is_complex()
 
 
+@given(seed=seeds, n=st.sampled_from([16, 64, 512]))
+@settings(max_examples=examples(10))
+def test_learned_initial_state_is_drawn_as_the_urnn_codes_draw_it(seed, n):
+    # Arjovsky et al.'s and Wisdom et al.'s codes: every real part of h_0 from U(±√(3/(2N))).
+    from scipy.stats import kstest
+
+    bound = math.sqrt(3 / (2 * n))
+    parts = torch.view_as_real(kru(n, seed=seed, learn_initial_state=True).h0.detach()).flatten().numpy()
+    assert abs(parts).max() <= bound
+    assert kstest(parts, "uniform", args=(-bound, 2 * bound)).pvalue > 1e-4
+
+
 def test_real_factors():
     cell = kru(16, factors=[4, 4], complex_factors=False, activation="tanh")
     assert not cell.is_complex and cell.output_size == 16

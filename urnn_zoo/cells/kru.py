@@ -6,6 +6,8 @@ near unitary by the soft penalty Σ_f ‖W_f^H W_f − I‖_F² that the trainer
 """
 from __future__ import annotations
 
+import math
+
 from typing import Sequence
 
 import torch
@@ -136,7 +138,9 @@ class KRU(RecurrentCell):
         activation: ``"modrelu"`` (default; its per-unit bias is the recurrence's only bias) or ``"tanh"``
             (real factors only, with its own bias).
         eps: modReLU's ε.
-        learn_initial_state: learn h_0 (adds N reals, 2N when complex); off by default.
+        learn_initial_state: learn h_0 (adds N reals, 2N when complex), drawn U(±√(3/(2N))) per real part as
+            the uRNN codes KRU is compared with draw theirs (Arjovsky et al. 2016, Wisdom et al. 2016), so that
+            the state does not start at modReLU's zero (Note [modReLU at a zero state]); off by default.
 
     Example:
         >>> cell = KRU(10, 512, factors=[2] * 9)
@@ -191,7 +195,7 @@ class KRU(RecurrentCell):
         else:
             self.input = nn.Linear(input_size, hidden_size, bias=activation == "tanh", dtype=dtype, device=device)
         self.act = ModReLU(hidden_size, eps=eps, dtype=dtype, device=device) if activation == "modrelu" else torch.tanh
-        self.register_initial_state(learn_initial_state)
+        self.register_initial_state(learn_initial_state, bound=math.sqrt(3.0 / (2 * hidden_size)))
 
     @property
     def uses_dense(self) -> bool:
