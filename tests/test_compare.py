@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 import urnn_zoo as uz
 from urnn_zoo.compare import (PRESETS, CellSettings, Preset, RunSpec, TaskPlan, add_compare_parser, build_grid, compare,
                               fit_hidden, parameter_total, preset, run_grid, time_cells)
+from urnn_zoo.cells.base import cell_class
 from urnn_zoo.tasks.base import make_task, task_names
 
 SMOKE_TRAIN = dict(batch_size=4, eval_every=2, eval_batches=1, test_batches=1, log_every=1)
@@ -92,6 +93,25 @@ def test_budget_sizes_meet_the_budget_with_real_cells():
         assert total <= 2000 < parameter_total(cell, n + 8, task.input_size, task.output_size)
         model = uz.SequenceModel(uz.make_cell(cell, task.input_size, n), task.output_size)
         assert model.parameter_count().stored == total
+
+
+@pytest.mark.parametrize("cell, options", [("kru", {"complex_factors": False, "num_factors": 8}),
+                                           ("eurnn", {"capacity": 8, "complex_weights": False})])
+def test_the_budget_arm_fits_the_cell_with_its_own_options(cell, options):
+    # The options change the count (real factors, a deeper mesh), so N must be fitted with them.
+    plan = Preset("p", (TaskPlan("music", {"limit": 5}, steps=1, budgets=(5000,), cells=(cell,),
+                                 settings={cell: CellSettings(options=options, why="test")}),), (0,), (8,))
+    (spec,) = build_grid(plan, [cell])
+    task = make_task("music", limit=5)
+
+    def total(n):
+        model = uz.SequenceModel(uz.make_cell(cell, task.input_size, n, **options), task.output_size)
+        return model.parameter_count().stored
+
+    assert spec.cell_options == options and total(spec.hidden) <= 5000
+    assert all(total(m) > 5000 for m in range(spec.hidden + 8, spec.hidden + 65, 8)
+               if cell_class(cell).admits(m, **options))
+    assert spec.hidden != fit_hidden(lambda h: parameter_total(cell, h, task.input_size, task.output_size), 5000)
 
 
 def test_grid_lists_a_shared_run_once_with_both_arms():

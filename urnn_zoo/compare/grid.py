@@ -5,6 +5,7 @@ names it, :func:`urnn_zoo.runs.run_name`) and the hidden size that meets a param
 from __future__ import annotations
 
 import functools
+import json
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -35,21 +36,28 @@ class RunSpec:
     arms: list[dict[str, Any]] = field(default_factory=list)
 
 
-@functools.lru_cache(maxsize=4096)
-def parameter_total(cell: str, hidden: int, input_size: int, output_size: int) -> int | None:
-    r"""Total stored parameters of ``SequenceModel(cell)`` at ``hidden`` with default options; ``None`` if the
-    cell rejects that size (:meth:`~urnn_zoo.cells.base.RecurrentCell.check_size`, asked before building)."""
+def parameter_total(cell: str, hidden: int, input_size: int, output_size: int,
+                    options: dict[str, Any] | None = None) -> int | None:
+    r"""Total stored parameters of ``SequenceModel(cell)`` at ``hidden`` with the cell ``options`` (default:
+    none given); ``None`` if the cell rejects that size with them
+    (:meth:`~urnn_zoo.cells.base.RecurrentCell.check_size`, asked before building)."""
+    return _parameter_total(cell, hidden, input_size, output_size, json.dumps(options or {}, sort_keys=True))
+
+
+@functools.lru_cache(maxsize=4096)  # keyed by the options' JSON text: a dict (or a list in it) is not hashable
+def _parameter_total(cell: str, hidden: int, input_size: int, output_size: int, options_json: str) -> int | None:
     import torch
 
     from urnn_zoo.cells.base import SequenceModel, cell_class, make_cell
 
-    if not cell_class(cell).admits(hidden):
+    options = json.loads(options_json)
+    if not cell_class(cell).admits(hidden, **options):
         return None
     try:
-        model = SequenceModel(make_cell(cell, input_size, hidden, device="meta"), output_size)
+        model = SequenceModel(make_cell(cell, input_size, hidden, device="meta", **options), output_size)
     except (RuntimeError, NotImplementedError):  # an init that cannot run on the meta device
         with torch.random.fork_rng():
-            model = SequenceModel(make_cell(cell, input_size, hidden), output_size)
+            model = SequenceModel(make_cell(cell, input_size, hidden, **options), output_size)
     return int(model.parameter_count().stored)
 
 
@@ -125,7 +133,7 @@ def build_grid(plan: Preset, cells: list[str], tasks: list[str] | None = None,
             if tp.budgets:
                 sizes = sizes or (task.input_size, task.output_size)
                 for budget in tp.budgets:
-                    n = fit_hidden(lambda h: parameter_total(cell, h, *sizes), budget)
+                    n = fit_hidden(lambda h: parameter_total(cell, h, *sizes, own.options), budget)
                     arms.append((n, {"name": _budget_label(budget), "budget": budget}))
             for seed in (seeds or plan.seeds):
                 for hidden, arm in arms:
