@@ -44,8 +44,9 @@ def test_preset_tasks_are_registered_and_valid(name):
         assert set(tp.settings) <= set(tp.cells or uz.cell_names()), f"{name}/{tp.task}: settings of no cell"
         for cell in tp.cells:
             assert cell in uz.cell_names()
-        for cell, own in tp.settings.items():  # every cell's own settings are accepted
-            uz.make_cell(cell, 2, own.paper_hidden or tp.hidden[0], **own.options)
+        for cell, own in tp.settings.items():  # every cell's own settings are accepted at its sizes
+            for spec in build_grid(plan, [cell], tasks=[tp.task], seeds=[0]):
+                uz.make_cell(cell, 2, spec.hidden, **own.options)
             assert own.why, f"{name}/{tp.task}/{cell}: settings without a reason"
 
 
