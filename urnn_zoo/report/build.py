@@ -114,7 +114,8 @@ def _claim_blocks(res: Results, root: Path) -> list[tuple]:
         if own:
             blocks.append(("list", [f"{cell}: {', '.join(f'{k}={v}' for k, v in {**s.options, **s.train}.items()) or 'the plan’s settings'}"
                                     f"{f', paper-size run N = {s.paper_hidden}' if s.paper_hidden else ''}"
-                                    f"{f' for {s.paper_steps} steps' if s.paper_steps else ''}: {s.why}"
+                                    f"{f' for {s.paper_steps} steps' if s.paper_steps else ''}"
+                                    f"{f', {s.steps} steps' if s.steps else ''}: {s.why}"
                                     for cell, s in own]))
     return blocks
 
