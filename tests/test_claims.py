@@ -108,7 +108,7 @@ def test_the_report_of_a_preset_lists_each_of_its_claims(tmp_path):
     assert "Figure 1 (T = 1000)" in section and "| kru (KRU) |" in section and "reproduced" in section
     assert "recurrent_lr=1e-05" in section  # the cells' own settings, with the reason
     table2 = md.split("Table 2 (pixel MNIST", 1)[1].split("\n### ", 1)[0]
-    assert "kru: factors=[2, 2, 2, 2, 2, 2, 2, 2, 2]" in table2 and ", 2500 steps:" in table2  # a cell's own steps
+    assert "kru: factors=[2, 2, 2, 2, 2, 2, 2, 2, 2]" in table2 and ", 1600 steps:" in table2  # a cell's own steps
     assert (tmp_path / "report" / "tables" / "claim-kru-figure1-copy.csv").is_file()
     quick = _results([("kru", 0, 0.5)], "copy", {"T": 50}, "loss", 0.4)
     quick.manifest = {"preset": "quick"}

