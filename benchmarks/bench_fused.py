@@ -1,4 +1,5 @@
-r"""The fused recurrence (hand-written BPTT, ``urnn_zoo.recurrence``) against the per-step autograd loop.
+r"""The fused recurrences (hand-written BPTT: ``urnn_zoo.engine.recurrence``, and for ``kru_lstm``
+``urnn_zoo.engine.lstm_recurrence``) against the per-step autograd loop.
 
 ``FusedSpeedup.track_reference_over_fused``: time(``cell.fused = False``) / time(``cell.fused = True``),
 forward+backward of the workload (:mod:`.common`: B = 32 sequences of T = 100 steps, 10 real inputs, float32,
@@ -23,7 +24,8 @@ CELL_SIZE = 64 if QUICK else 512
 
 
 def has_fused_path(cell: urnn_zoo.RecurrentCell) -> bool:
-    r"""Whether ``cell.fused`` selects anything: the base ``run``, a declared activation the fused loop has
+    r"""Whether ``cell.fused`` selects the fused loop of σ(L h + u) (``urnn_zoo.engine.recurrence``; the gated
+    ``kru_lstm`` has its own, :func:`has_fused_lstm`): the base ``run``, a declared activation the fused loop has
     (``fused_activation()``; None for ornn's default leaky ReLU) and a map for the fused loop (``fused_map``),
     the conditions under which ``run`` takes the fused loop."""
     import torch
@@ -34,6 +36,14 @@ def has_fused_path(cell: urnn_zoo.RecurrentCell) -> bool:
         return False
     with torch.no_grad():
         return cell.fused_map(cell.prepare()) is not None
+
+
+def has_fused_lstm(cell: urnn_zoo.RecurrentCell) -> bool:
+    r"""Whether ``cell.fused`` selects the fused LSTM recurrence (``urnn_zoo.engine.lstm_recurrence``): a
+    ``kru_lstm`` whose ``forward`` is its own, which takes that recurrence unless ``fused`` is False."""
+    from urnn_zoo.cells.kru_lstm import KRULSTM
+
+    return isinstance(cell, KRULSTM) and type(cell).forward is KRULSTM.forward
 
 
 def switched(cell: urnn_zoo.RecurrentCell, run: Callable[[], None], fused: bool) -> Callable[[], None]:
@@ -53,10 +63,10 @@ class FusedSpeedup(common.RatioCase):
     r"""The speed-up of the hand-written BPTT over the per-step autograd loop, per cell.
 
     Returns time(``cell.fused = False``) / time(``cell.fused = True``), forward+backward of the workload, for
-    every cell with the workload's options at N = :data:`CELL_SIZE`. n/a for cells on which ``fused`` selects
-    nothing: those backed by a torch kernel (``lstm``, ``rnn``), gated ones (``kru_lstm``), those whose
-    activation the fused loop does not have (``ornn``'s leaky ReLU) and any whose default strategy at this N
-    has no fused map.
+    every cell with the workload's options at N = :data:`CELL_SIZE`, ``kru_lstm`` through its fused LSTM
+    recurrence (:func:`has_fused_lstm`). n/a for cells on which ``fused`` selects nothing: those backed by a torch
+    kernel (``lstm``, ``rnn``), those whose activation the fused loop does not have (``ornn``'s leaky ReLU) and
+    any whose default strategy at this N has no fused map.
     """
 
     params = [CELLS, [CELL_SIZE]]
@@ -64,7 +74,7 @@ class FusedSpeedup(common.RatioCase):
 
     def setup(self, cell: str, n: int) -> None:
         self.cell = common.build_cell(cell, n, "cpu")
-        if not has_fused_path(self.cell):
+        if not (has_fused_path(self.cell) or has_fused_lstm(self.cell)):
             raise NotImplementedError(f"{cell}: cell.fused selects nothing (no fused map at N={n})")
         run = common.training_step(self.cell, common.sequence("cpu"))
         self.reference, self.fused = switched(self.cell, run, False), switched(self.cell, run, True)

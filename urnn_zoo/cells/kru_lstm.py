@@ -4,6 +4,11 @@ Recurrent Units", ICML 2018, arXiv 1705.10142, Tables 3 and 4); docs/families.md
 Gates (i, f, g, o) = U x_t + b + [K_i h; K_f h; K_g h; K_o h], K_gate = W_0^gate ⊗ … ⊗ W_{F−1}^gate with real
 square factors, c_t = σ(f)·c_{t−1} + σ(i)·tanh(g), h_t = σ(o)·tanh(c_t). The music count of the KRU paper (172 =
 4 gates x real [3, 3, 5]) is what this layout reproduces.
+
+``forward`` runs the whole sequence through the fused LSTM recurrence (Note [Fused LSTM BPTT] in
+urnn_zoo.engine.lstm_recurrence), the gates' map the dense (N, 4N) Kᵀ or the per-gate Kronecker groups
+(:class:`~urnn_zoo.engine.lstm_recurrence.KroneckerGatesMap`); ``cell.fused = False`` and :meth:`step` run the
+per-step autograd loop over ``recur``, the reference.
 """
 from __future__ import annotations
 
@@ -14,6 +19,8 @@ from torch import Tensor, nn
 
 from urnn_zoo.arguments import boolean, check, finite_float
 from urnn_zoo.cells.base import RecurrentCell
+from urnn_zoo.engine.lstm_recurrence import KroneckerGatesMap, fused_lstm
+from urnn_zoo.engine.recurrence import DenseMap
 from urnn_zoo.kron import (
     STRATEGIES,
     forms_dense,
@@ -120,6 +127,56 @@ class KRULSTM(RecurrentCell):
 
     def project_input(self, x: Tensor) -> Tensor:
         return self.input(x)
+
+    def forward(self, x: Tensor, state=None):
+        r"""Run the whole sequence: the fused LSTM recurrence (:func:`~urnn_zoo.engine.lstm_recurrence.fused_lstm`,
+        Note [Fused LSTM BPTT]), or with ``fused = False`` the contract's per-step autograd loop over :meth:`recur`
+        (the reference). Either way :meth:`prepare` runs once.
+
+        Args:
+            x: real (T, B, input_size), time-major.
+            state: ``(h, c)``, two (B, N) tensors of the cell's dtype; None means :meth:`initial_state` (B).
+
+        Returns:
+            ``(out, (h_T, c_T))``: the real (T, B, N) outputs h_1..h_T and the final state.
+
+        Raises:
+            ValueError, TypeError: ``x`` is not (T, B, input_size) of the cell's dtype, or ``state`` is not such a
+                pair; before any work.
+        """
+        self._check_input(x, 3, "(T, B, input_size)")
+        if state is None:
+            state = self.initial_state(x.shape[1], device=x.device)
+        self._check_state(state, x.shape[1])
+        if not self.fused:
+            return self.run(x, state)  # the contract's loop: prepare, project_input, recur per step
+        ctx = self.prepare()  # [Kᵀ] (N, 4N), or the groups (A, Bᵀ): Note [KRU-LSTM gate maps]
+        lmap = DenseMap() if len(ctx) == 1 else KroneckerGatesMap()
+        out, h_last, c_last = fused_lstm(lmap, ctx, self.project_input(x), *state)
+        return out, (h_last, c_last)
+
+    def step(self, x_t: Tensor, state=None):
+        r"""One step of the per-step loop (:meth:`recur`), x_t (B, input_size); a given state is checked as in
+        :meth:`forward`, before any work."""
+        self._check_input(x_t, 2, "(B, input_size)")
+        if state is not None:
+            self._check_state(state, x_t.shape[0])
+        return super().step(x_t, state)
+
+    def _check_state(self, state, batch: int) -> None:
+        r"""Refuse a state that is not ``(h, c)`` of two (B, N) tensors with the cell's dtype and device."""
+        expected = f"a state (h, c) of two ({batch}, {self.hidden_size}) {self.real_dtype} tensors"
+        if not isinstance(state, (tuple, list)) or len(state) != 2 or not all(isinstance(s, Tensor) for s in state):
+            got = type(state).__name__
+            if isinstance(state, (tuple, list)):
+                got += f" of ({', '.join(type(s).__name__ for s in state)}{',' if len(state) == 1 else ''})"
+            raise TypeError(f"{self.name}: expected {expected}, got {got}")
+        for part, s in zip("hc", state):
+            if s.shape != (batch, self.hidden_size):
+                raise ValueError(f"{self.name}: expected {expected}, got {part} of shape {tuple(s.shape)}")
+            if s.dtype != self.real_dtype or s.device != self.device:
+                raise TypeError(f"{self.name}: expected {expected} on {self.device}, got {part} of dtype {s.dtype} "
+                                f"on {s.device}")
 
     def recur(self, u: Tensor, state, ctx: list[Tensor]):
         h, c = state
