@@ -364,3 +364,30 @@ def test_a_run_another_process_trains_is_left_to_it(grid_dir, tmp_path, where):
             uz.train("kru", "copy", out=tmp_path, name=spec.name, hidden=8, steps=4, seed=0, task_options={"T": 3},
                      progress="none", force=True, **SMOKE_TRAIN)
     assert _files(folder) == before
+
+
+def test_a_comparison_keeps_the_runs_of_earlier_ones_of_its_preset_in_its_manifest(tmp_path):
+    # A result set built over several invocations (--tasks copy, then --tasks adding) keeps every run's arms.
+    from urnn_zoo.report import load_results
+    from urnn_zoo.runs import read_manifest
+
+    two = Preset("two", (TaskPlan("copy", {"T": 3}, steps=2, train=SMOKE_TRAIN, hidden=(8,), budgets=(600,)),
+                         TaskPlan("adding", {"T": 4}, steps=2, train=SMOKE_TRAIN, hidden=(8,))), (0,), (8,))
+    out = tmp_path / "set"
+    compare(two, out, cells=["rnn", "lstm"], tasks=["copy"], timing=False, quiet=True)
+    second = compare(two, out, cells=["rnn"], tasks=["adding"], timing=False, quiet=True)
+    entries = {e["run"]: e for e in read_manifest(out)["runs"]}
+    copy_runs = {"rnn-copy-T3-N8-s0", "lstm-copy-T3-N8-s0"}
+    assert set(entries) == copy_runs | {"rnn-adding-T4-N8-s0"} and second["runs"] == list(entries.values())
+    assert all("recorded_by" in entries[r] for r in copy_runs) and "recorded_by" not in entries["rnn-adding-T4-N8-s0"]
+    assert {a["name"] for a in entries["rnn-copy-T3-N8-s0"]["arms"]} == {"N=8", "budget 600"}
+    runs = load_results(out).runs
+    assert set(runs[runs.task == "copy"].arm) == {"N=8", "budget 600"}  # the report still sees the earlier arms
+    # A deleted run folder is not carried; another preset's manifest is not merged.
+    import shutil
+    shutil.rmtree(out / "lstm-copy-T3-N8-s0")
+    compare(two, out, cells=["rnn"], tasks=["adding"], timing=False, quiet=True)
+    assert {e["run"] for e in read_manifest(out)["runs"]} == {"rnn-copy-T3-N8-s0", "rnn-adding-T4-N8-s0"}
+    other = Preset("other", two.tasks[1:], (0,), (8,))
+    compare(other, out, cells=["rnn"], timing=False, quiet=True)
+    assert [e["run"] for e in read_manifest(out)["runs"]] == ["rnn-adding-T4-N8-s0"]

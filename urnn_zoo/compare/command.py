@@ -25,7 +25,7 @@ def _main(args: argparse.Namespace) -> int:
                        device=args.device, timing=not args.no_timing, force=args.force, quiet=args.quiet,
                        progress=args.progress, executor=args.executor,
                        executor_options=dict(args.executor_option))
-    failed = [r for r in manifest["runs"] if r["status"] == RunStatus.FAILED]
+    failed = [r for r in manifest["runs"] if r["status"] == RunStatus.FAILED and "recorded_by" not in r]
     for r in failed:
         print(f"urnn-zoo compare: {r['name']} failed: {r['error']}", file=sys.stderr)
     print(Path(args.out or Path("runs") / args.preset))

@@ -10,8 +10,9 @@ run folder with the run's spec (``name``/``run``, ``cell``, ``task``, ``task_opt
 ``steps``, ``train``, ``cell_options``, ``arms``) and its outcome (``status``, a
 :class:`~urnn_zoo.runs.status.RunStatus`; ``action``: ``trained``, ``resumed``, ``reused``, ``restarted``,
 ``failed``, ``interrupted`` or ``cancelled``; ``error``, ``note`` (a damaged file the run was resumed or
-restarted past), ``seconds``, ``cpu_seconds``). Schema 0 is the same
-without ``schema`` and ``interrupted``.
+restarted past), ``seconds``, ``cpu_seconds``; ``recorded_by``: present on the entries a comparison carried
+over from an earlier one of the same preset in the same folder, the command of the comparison that ran it,
+:func:`carried_runs`). Schema 0 is the same without ``schema`` and ``interrupted``.
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from .errors import RecordError
 from .jsonfile import read_json_record
 from .status import RunStatus, TextEnum
 
-__all__ = ["MANIFEST_FILE", "MANIFEST_SCHEMA", "RunAction", "read_manifest", "write_manifest"]
+__all__ = ["MANIFEST_FILE", "MANIFEST_SCHEMA", "RunAction", "carried_runs", "read_manifest", "write_manifest"]
 
 MANIFEST_FILE = "compare.json"
 MANIFEST_SCHEMA = 1
@@ -82,3 +83,24 @@ def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
     manifest.setdefault("interrupted", False)
     manifest.setdefault("command", None)
     return manifest
+
+
+def carried_runs(folder: str | os.PathLike[str], preset: str, names: set[str]) -> list[dict[str, Any]]:
+    r"""The entries of the manifest already in ``folder`` that a new comparison of ``preset`` there keeps: the
+    runs it does not list itself (not in ``names``) whose folders still exist, each with ``recorded_by`` (the
+    command of the comparison that ran it, kept from an earlier carry).
+
+    A result set built over several invocations (``--tasks copy``, then ``--tasks adding``) so keeps every run's
+    arms in one manifest. None when there is no manifest, one of another preset, or a damaged one (it is
+    rewritten; the run folders are the record).
+    """
+    folder = Path(folder)
+    try:
+        earlier = read_manifest(folder / MANIFEST_FILE)
+    except (FileNotFoundError, RecordError):
+        return []
+    if earlier.get("preset") != preset:
+        return []
+    return [{**entry, "recorded_by": entry.get("recorded_by", earlier.get("command"))}
+            for entry in earlier["runs"] if entry["run"] not in names and (folder / entry["run"]).is_dir()]
+
