@@ -14,6 +14,7 @@ from urnn_zoo.engine import lstm_recurrence
 from urnn_zoo.engine.lstm_recurrence import KroneckerGatesMap, fused_lstm
 from urnn_zoo.engine.recurrence import DenseMap
 from hypothesis_profiles import examples
+from test_recurrence import assert_close  # |got − want| <= rel · max(1, max|want|), the fused paths' one rule
 
 f64 = torch.float64
 seeds = st.integers(0, 2**31 - 1)
@@ -27,16 +28,6 @@ def spy_fused():
     r"""Patch ``_FusedLSTM.apply`` with a pass-through mock that counts calls."""
     fn = lstm_recurrence._FusedLSTM
     return mock.patch.object(fn, "apply", wraps=fn.apply)
-
-
-def assert_close(got, want, rel):
-    r"""|got − want| <= rel · max(1, max|want|) elementwise (relative to the tensor's scale)."""
-    assert (got is None) == (want is None)
-    if want is None:
-        return
-    assert got.shape == want.shape and got.dtype == want.dtype
-    scale = max(1.0, want.abs().max().item()) if want.numel() else 1.0
-    torch.testing.assert_close(got, want, rtol=0.0, atol=rel * scale)
 
 
 def make(factors, strategy, seed, dtype=f64, bias_scale=0.5, n_in=3):
