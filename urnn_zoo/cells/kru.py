@@ -7,7 +7,6 @@ near unitary by the soft penalty Σ_f ‖W_f^H W_f − I‖_F² that the trainer
 from __future__ import annotations
 
 import math
-
 from typing import Sequence
 
 import torch

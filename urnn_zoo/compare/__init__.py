@@ -27,7 +27,7 @@ from typing import Any, Sequence
 
 from urnn_zoo import arguments as A
 from urnn_zoo.runs import (MANIFEST_FILE, TIMINGS_FILE, RunAction, RunStatus, carried_runs, folder_state,
-                           write_manifest)
+                           own_runs, write_manifest)
 from urnn_zoo.runs.atomic import remove_stale_temporaries
 
 from .checks import cells_of, device_for, jobs_count, plugin_modules, timing_device as _timing_device
@@ -215,7 +215,7 @@ def _compare(c: _Checked) -> dict[str, Any]:
         run_grid(specs, out, jobs=jobs, device=device, force=force, on_done=done, executor=runner)
     except KeyboardInterrupt as exc:
         manifest["interrupted"] = True
-        for entry in _own(manifest):
+        for entry in own_runs(manifest):
             if entry["action"] is None:  # interrupted before the grid reached it (e.g. while timing)
                 entry.update(status=folder_state(out / entry["run"]).status, action=RunAction.CANCELLED)
         manifest["seconds"] = round(time.perf_counter() - start, 1)
@@ -233,7 +233,7 @@ def _compare(c: _Checked) -> dict[str, Any]:
     manifest["seconds"] = round(time.perf_counter() - start, 1)
     elsewhere = jobs > 1 or executor != "local"  # the runs' CPU time was spent in other processes
     manifest["cpu_seconds"] = round(time.process_time() - cpu_start + sum(r.get("cpu_seconds") or 0 for r in
-                                    _own(manifest) if elsewhere), 1)
+                                    own_runs(manifest) if elsewhere), 1)
     write()
     if not quiet:
         print(f"compare {plan.name}: {len(specs)} runs ({_counts(manifest)}) in {manifest['seconds']:.0f} s "
@@ -265,13 +265,8 @@ def _restore_sigterm(previous: Any) -> None:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _own(manifest: dict[str, Any]) -> list[dict[str, Any]]:
-    r"""The entries of this comparison's own runs (not those carried over from an earlier one)."""
-    return [entry for entry in manifest["runs"] if "recorded_by" not in entry]
-
-
 def _counts(manifest: dict[str, Any]) -> str:
     counts: dict[str, int] = {}
-    for entry in _own(manifest):
+    for entry in own_runs(manifest):
         counts[str(entry["status"])] = counts.get(str(entry["status"]), 0) + 1
     return ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from urnn_zoo import arguments as A
-from urnn_zoo.runs import RunStatus
+from urnn_zoo.runs import RunStatus, own_runs
 
 from .checks import jobs_count
 from .executors import EXECUTORS, executor_help
@@ -25,7 +25,7 @@ def _main(args: argparse.Namespace) -> int:
                        device=args.device, timing=not args.no_timing, force=args.force, quiet=args.quiet,
                        progress=args.progress, executor=args.executor,
                        executor_options=dict(args.executor_option))
-    failed = [r for r in manifest["runs"] if r["status"] == RunStatus.FAILED and "recorded_by" not in r]
+    failed = [r for r in own_runs(manifest) if r["status"] == RunStatus.FAILED]
     for r in failed:
         print(f"urnn-zoo compare: {r['name']} failed: {r['error']}", file=sys.stderr)
     print(Path(args.out or Path("runs") / args.preset))

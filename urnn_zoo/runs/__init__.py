@@ -28,7 +28,8 @@ from .errors import NewerRecordError, RecordError, ResumeMismatchError, RunExist
 from .folder import RUN_FILES, FolderState, clear_run_folder, folder_state, holds_run, open_run_folder
 from .frames import (ASV_COLUMNS, CURVE_COLUMNS, FINAL_COLUMNS, RUN_COLUMNS, SKIPPED_COLUMNS, as_float,
                      typed_frame)
-from .manifest import MANIFEST_FILE, MANIFEST_SCHEMA, RunAction, carried_runs, read_manifest, write_manifest
+from .manifest import (MANIFEST_FILE, MANIFEST_SCHEMA, RunAction, carried_runs, own_runs, read_manifest,
+                       write_manifest)
 from .metrics import METRICS_FILE, METRICS_SCHEMA, SPLITS, MetricsLog, read_metrics
 from .naming import run_name
 from .status import RunStatus
@@ -42,7 +43,7 @@ __all__ = [
     "RUN_FILES", "RecordError", "RunAction", "ResumeMismatchError", "RunConfig", "RunExistsError", "RunNotFoundError",
     "RunStatus", "SKIPPED_COLUMNS", "SPLITS", "SUMMARY_FILE", "SUMMARY_SCHEMA", "TIMINGS_FILE", "TIMINGS_SCHEMA",
     "TIMING_COLUMNS", "as_float", "capture_environment", "capture_rng", "clear_run_folder", "divergence",
-    "carried_runs", "folder_state", "holds_run", "load_checkpoint", "open_run_folder", "read_config", "read_manifest",
+    "carried_runs", "folder_state", "holds_run", "own_runs", "load_checkpoint", "open_run_folder", "read_config", "read_manifest",
     "read_metrics", "read_summary", "read_timings", "restore_rng", "run_name", "save_checkpoint", "this_process",
     "timed_cases", "typed_frame", "unitarity_tolerance", "write_atomic", "write_config", "write_json",
     "write_manifest", "write_summary", "write_text",

@@ -26,7 +26,8 @@ from .errors import RecordError
 from .jsonfile import read_json_record
 from .status import RunStatus, TextEnum
 
-__all__ = ["MANIFEST_FILE", "MANIFEST_SCHEMA", "RunAction", "carried_runs", "read_manifest", "write_manifest"]
+__all__ = ["MANIFEST_FILE", "MANIFEST_SCHEMA", "RunAction", "carried_runs", "own_runs", "read_manifest",
+           "write_manifest"]
 
 MANIFEST_FILE = "compare.json"
 MANIFEST_SCHEMA = 1
@@ -103,4 +104,9 @@ def carried_runs(folder: str | os.PathLike[str], preset: str, names: set[str]) -
         return []
     return [{**entry, "recorded_by": entry.get("recorded_by", earlier.get("command"))}
             for entry in earlier["runs"] if entry["run"] not in names and (folder / entry["run"]).is_dir()]
+
+
+def own_runs(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    r"""The entries of the comparison's own runs: those not carried over from an earlier one (:func:`carried_runs`)."""
+    return [entry for entry in manifest["runs"] if "recorded_by" not in entry]
 
