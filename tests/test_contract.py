@@ -168,6 +168,9 @@ BROKEN = {
         lambda: _wrapped("rnn", "step", lambda f: lambda self, x, state=None: f(
             self, x[0] if x.dim() == 3 else x, state)),
         lambda: testing.check_bad_input_refused("rnn", N)),
+    "a given state not checked (a (1, N) one broadcasts over the batch)": (
+        lambda: mock.patch.object(base.RecurrentCell, "check_state", lambda *args: None),
+        lambda: testing.check_bad_input_refused("kru", N)),
     "an unknown option passed on to the cell": (
         lambda: mock.patch.object(registry, "_reject_unknown", lambda *args: None),
         lambda: testing.check_options_refused("rnn", N)),

@@ -310,7 +310,7 @@ def test_kru_lstm_refuses_a_bad_state_on_every_path(fused, make_state, error, pa
         with mock.patch.object(cell, "prepare", wraps=cell.prepare) as prepare:
             with pytest.raises(error, match=pattern) as info:
                 call(make_state(2, 6))
-        assert "\n" not in str(info.value) and "expected a state (h, c) of two (2, 6) torch.float64" in str(info.value)
+        assert "\n" not in str(info.value) and "expected a state (h, c), each of shape (2, 6) torch.float64" in str(info.value)
         prepare.assert_not_called()  # refused before any work
 
 

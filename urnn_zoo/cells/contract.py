@@ -75,6 +75,8 @@ class RecurrentCell(SizeContract, ParameterGroups, nn.Module):
     name: ClassVar[str]
     constraint: ClassVar[str] = "none"
     step_via_run: ClassVar[bool] = False
+    #: The names of the state's (B, N) parts: ``("h",)`` is one tensor, gated cells' ``("h", "c")`` a pair.
+    state_parts: ClassVar[tuple[str, ...]] = ("h",)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -183,10 +185,16 @@ class RecurrentCell(SizeContract, ParameterGroups, nn.Module):
 
         Returns:
             ``(out, state)``: real (T, B, output_size) outputs and the final state.
+
+        Raises:
+            ValueError, TypeError: ``x`` is not (T, B, input_size) of the cell's dtype, or ``state`` is not the
+                cell's state for B (:meth:`check_state`); before any work.
         """
         self._check_input(x, 3, "(T, B, input_size)")
         if state is None:
             state = self.initial_state(x.shape[1], device=x.device)
+        else:
+            self.check_state(state, x.shape[1])
         return self.run(x, state)
 
     def run(self, x: Tensor, state):
@@ -225,10 +233,15 @@ class RecurrentCell(SizeContract, ParameterGroups, nn.Module):
 
         Returns:
             ``(y_t, state)`` with y_t real (B, output_size).
+
+        Raises:
+            ValueError, TypeError: as :meth:`forward`, before any work.
         """
         self._check_input(x_t, 2, "(B, input_size)")
         if state is None:
             state = self.initial_state(x_t.shape[0], device=x_t.device)
+        else:
+            self.check_state(state, x_t.shape[0])
         if self.step_via_run:
             out, state = self.run(x_t.unsqueeze(0), state)
             return out.squeeze(0), state
@@ -273,6 +286,35 @@ class RecurrentCell(SizeContract, ParameterGroups, nn.Module):
         return super()._apply(_keep_complex(fn), recurse)
 
     # ----------------------------------------------------------------- validation
+    def check_state(self, state: Any, batch: int) -> None:
+        r"""Refuse a state that is not the cell's: one (B, N) tensor of :attr:`state_dtype` on the cell's device
+        (complex for complex cells), or for gated cells a tuple of one such tensor per :attr:`state_parts`.
+
+        A wrong state would otherwise broadcast silently (a (1, N) state over B sequences) or fail deep inside a
+        kernel with a message about its internals.
+
+        Raises:
+            TypeError: not a tensor (a tuple of them), or the wrong dtype or device.
+            ValueError: a part's shape is not (``batch``, N).
+        """
+        parts = self.state_parts
+        kind = f"({batch}, {self.hidden_size}) {self.state_dtype}"
+        expected = f"a state of shape {kind}" if len(parts) == 1 else \
+            f"a state ({', '.join(parts)}), each of shape {kind}"
+        given = (state,) if len(parts) == 1 else state
+        if not isinstance(given, (tuple, list)) or len(given) != len(parts) or \
+                not all(isinstance(s, Tensor) for s in given):
+            got = type(state).__name__
+            if isinstance(state, (tuple, list)):
+                got += f" of ({', '.join(type(s).__name__ for s in state)}{',' if len(state) == 1 else ''})"
+            raise TypeError(f"{self.name}: expected {expected}, got {got}")
+        for part, s in zip(parts, given):
+            if s.shape != (batch, self.hidden_size):
+                raise ValueError(f"{self.name}: expected {expected}, got {part} of shape {tuple(s.shape)}")
+            if s.dtype != self.state_dtype or s.device != self.device:
+                raise TypeError(f"{self.name}: expected {expected} on {self.device}, got {part} of dtype {s.dtype} "
+                                f"on {s.device}")
+
     def _check_input(self, x: Tensor, ndim: int, shape: str) -> None:
         if not isinstance(x, Tensor):
             raise TypeError(f"{self.name}: expected a tensor of shape {shape}, got {type(x).__name__}")

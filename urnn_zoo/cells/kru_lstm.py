@@ -55,6 +55,7 @@ class KRULSTM(RecurrentCell):
     """
 
     name = "kru_lstm"
+    state_parts = ("h", "c")
     constraint = "soft"
 
     @classmethod
@@ -147,36 +148,14 @@ class KRULSTM(RecurrentCell):
         self._check_input(x, 3, "(T, B, input_size)")
         if state is None:
             state = self.initial_state(x.shape[1], device=x.device)
-        self._check_state(state, x.shape[1])
+        else:
+            self.check_state(state, x.shape[1])
         if not self.fused:
             return self.run(x, state)  # the contract's loop: prepare, project_input, recur per step
         ctx = self.prepare()  # [Kᵀ] (N, 4N), or the groups (A, Bᵀ): Note [KRU-LSTM gate maps]
         lmap = DenseMap() if len(ctx) == 1 else KroneckerGatesMap()
         out, h_last, c_last = fused_lstm(lmap, ctx, self.project_input(x), *state)
         return out, (h_last, c_last)
-
-    def step(self, x_t: Tensor, state=None):
-        r"""One step of the per-step loop (:meth:`recur`), x_t (B, input_size); a given state is checked as in
-        :meth:`forward`, before any work."""
-        self._check_input(x_t, 2, "(B, input_size)")
-        if state is not None:
-            self._check_state(state, x_t.shape[0])
-        return super().step(x_t, state)
-
-    def _check_state(self, state, batch: int) -> None:
-        r"""Refuse a state that is not ``(h, c)`` of two (B, N) tensors with the cell's dtype and device."""
-        expected = f"a state (h, c) of two ({batch}, {self.hidden_size}) {self.real_dtype} tensors"
-        if not isinstance(state, (tuple, list)) or len(state) != 2 or not all(isinstance(s, Tensor) for s in state):
-            got = type(state).__name__
-            if isinstance(state, (tuple, list)):
-                got += f" of ({', '.join(type(s).__name__ for s in state)}{',' if len(state) == 1 else ''})"
-            raise TypeError(f"{self.name}: expected {expected}, got {got}")
-        for part, s in zip("hc", state):
-            if s.shape != (batch, self.hidden_size):
-                raise ValueError(f"{self.name}: expected {expected}, got {part} of shape {tuple(s.shape)}")
-            if s.dtype != self.real_dtype or s.device != self.device:
-                raise TypeError(f"{self.name}: expected {expected} on {self.device}, got {part} of dtype {s.dtype} "
-                                f"on {s.device}")
 
     def recur(self, u: Tensor, state, ctx: list[Tensor]):
         h, c = state

@@ -34,6 +34,7 @@ class LSTM(RecurrentCell):
     name = "lstm"
     constraint = "none"
     step_via_run = True
+    state_parts = ("h", "c")
 
     def __init__(self, input_size: int, hidden_size: int, *, dtype=None, device=None, forget_bias: float = 1.0):
         forget_bias = check(forget_bias, finite_float, "forget_bias")

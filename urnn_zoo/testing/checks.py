@@ -131,7 +131,7 @@ def check_batch_independence(name: str, hidden: int, seed: int) -> None:
 
 
 def check_bad_input_refused(name: str, hidden: int) -> None:
-    r"""Inputs of the wrong shape or dtype are refused with an error saying what was expected."""
+    r"""Inputs, and given states, of the wrong shape or dtype are refused with an error saying what was expected."""
     cell = build_cell(name, hidden)
     with _refused(ValueError, rf"expected input of shape \(T, B, input_size\) with input_size="
                               rf"{INPUT_SIZE}, got shape \(5, 2, {INPUT_SIZE + 1}\)"):
@@ -145,6 +145,21 @@ def check_bad_input_refused(name: str, hidden: int) -> None:
         cell(torch.ones(5, 2, INPUT_SIZE, dtype=torch.complex128))
     with _refused(TypeError, "expected input dtype torch.float64"):
         cell(torch.ones(5, 2, INPUT_SIZE, dtype=torch.float32))
+    # A given state must be the cell's own for the batch, in its structure (a tensor, or a tuple of them), shape
+    # and dtype: a (1, N) state would otherwise broadcast over the batch, and a wrong one fail deep in a kernel.
+    x = input_sequence(0, T=3, B=2)
+    own = cell.initial_state(2)
+    parts = own if isinstance(own, tuple) else (own,)
+    rebuilt = (lambda ps: tuple(ps)) if isinstance(own, tuple) else (lambda ps: ps[0])
+    other = {torch.float64: torch.float32, torch.complex128: torch.complex64}
+    bad = [(ValueError, rebuilt([p[:1] for p in parts])),  # one row for the batch of 2
+           (ValueError, rebuilt([torch.cat([p, p[:, :1]], 1) for p in parts])),  # N + 1 columns
+           (TypeError, rebuilt([p.to(other[p.dtype]) for p in parts])),  # the other precision
+           (TypeError, parts[0] if isinstance(own, tuple) else (own,))]  # a tensor for a pair, a tuple for one
+    for error, state in bad:
+        for call in (lambda: cell(x, state), lambda: cell.step(x[0], state)):
+            with _refused(error, r"^[^\n]*expected a state[^\n]*$"):
+                call()
 
 
 def check_parameter_count(name: str, hidden: int) -> None:
