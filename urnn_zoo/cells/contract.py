@@ -26,6 +26,7 @@ from urnn_zoo.cells.precision import PRECISIONS, _keep_complex, complex_dtype_of
 from urnn_zoo.cells.sizes import (InadmissibleSizeError, SizeContract, _keyword_options,  # noqa: F401
                                   _positive_int, _reject_unknown, check_count)
 from urnn_zoo.cells.unitarity import frobenius_unitarity_error
+from urnn_zoo.cells.validation import check_input, check_state
 from urnn_zoo.engine.recurrence import LinearMap
 
 __all__ = ["InadmissibleSizeError", "ParamCount", "RecurrentCell", "check_count", "stored_reals", "CONSTRAINTS",
@@ -287,46 +288,9 @@ class RecurrentCell(SizeContract, ParameterGroups, nn.Module):
 
     # ----------------------------------------------------------------- validation
     def check_state(self, state: Any, batch: int) -> None:
-        r"""Refuse a state that is not the cell's: one (B, N) tensor of :attr:`state_dtype` on the cell's device
-        (complex for complex cells), or for gated cells a tuple of one such tensor per :attr:`state_parts`.
-
-        A wrong state would otherwise broadcast silently (a (1, N) state over B sequences) or fail deep inside a
-        kernel with a message about its internals.
-
-        Raises:
-            TypeError: not a tensor (a tuple of them), or the wrong dtype or device.
-            ValueError: a part's shape is not (``batch``, N).
-        """
-        parts = self.state_parts
-        kind = f"({batch}, {self.hidden_size}) {self.state_dtype}"
-        expected = f"a state of shape {kind}" if len(parts) == 1 else \
-            f"a state ({', '.join(parts)}), each of shape {kind}"
-        given = (state,) if len(parts) == 1 else state
-        if not isinstance(given, (tuple, list)) or len(given) != len(parts) or \
-                not all(isinstance(s, Tensor) for s in given):
-            got = type(state).__name__
-            if isinstance(state, (tuple, list)):
-                got += f" of ({', '.join(type(s).__name__ for s in state)}{',' if len(state) == 1 else ''})"
-            raise TypeError(f"{self.name}: expected {expected}, got {got}")
-        for part, s in zip(parts, given):
-            if s.shape != (batch, self.hidden_size):
-                raise ValueError(f"{self.name}: expected {expected}, got {part} of shape {tuple(s.shape)}")
-            if s.dtype != self.state_dtype or s.device != self.device:
-                raise TypeError(f"{self.name}: expected {expected} on {self.device}, got {part} of dtype {s.dtype} "
-                                f"on {s.device}")
+        r"""Refuse, before any work, a state that is not one (``batch``, N) tensor of :attr:`state_dtype` (a tuple
+        of them per :attr:`state_parts`): ``TypeError`` or ``ValueError`` (:func:`.validation.check_state`)."""
+        check_state(self, state, batch)
 
     def _check_input(self, x: Tensor, ndim: int, shape: str) -> None:
-        if not isinstance(x, Tensor):
-            raise TypeError(f"{self.name}: expected a tensor of shape {shape}, got {type(x).__name__}")
-        if x.dim() != ndim or x.shape[-1] != self.input_size:
-            raise ValueError(
-                f"{self.name}: expected input of shape {shape} with input_size={self.input_size}, "
-                f"got shape {tuple(x.shape)}"
-            )
-        if x.is_complex() or not x.is_floating_point():
-            raise TypeError(f"{self.name}: expected a real floating input, got dtype {x.dtype}")
-        if x.dtype != self.real_dtype:
-            raise TypeError(
-                f"{self.name}: expected input dtype {self.real_dtype} (the cell's precision), got {x.dtype}; "
-                f"convert the input or build the cell with dtype={x.dtype}"
-            )
+        check_input(self, x, ndim, shape)
