@@ -8,8 +8,9 @@ the backward. Its constants are re-exported here under the suite's names (``SEQ_
 Note [Grid]
     The full grid is every registered cell x N in (128, 512, 1024) x device in (``cpu``, ``cuda``). Setting
     ``URNN_ZOO_BENCH_QUICK=1`` keeps every cell and every benchmark kind but one small size (N = 64), the CPU
-    only (one case of each GPU-only benchmark, to show it skips cleanly), one Kronecker factor count and the
-    shortest training and drift schedules: the smoke run of ``.ci/run``. asv records parameter values with
+    only (one case of each GPU-only benchmark, to show it skips cleanly), one Kronecker factor count, the
+    shortest training and drift schedules and the fewest ratio rounds (3 rather than 7, a 1 s rather than an
+    8 s budget: Note [Best of interleaved runs]): the smoke run of ``.ci/run``. asv records parameter values with
     each result, so quick and full results never mix in the history. A size a family rejects (its
     ``check_size``, asked before building) and a device that is absent raise ``NotImplementedError`` in
     ``setup``, which asv shows as n/a.
@@ -31,23 +32,27 @@ Note [Cost of a case]
       matmul, matrix exponential, CUDA context).
 
 Note [Threads and timers]
-    torch keeps its default intra-op thread count (one per core; not changed here, so results from machines
-    with different core counts differ: ``asv machine`` records the machine). The timer is asv's default wall
+    torch keeps its default intra-op thread count (one per core, so results from machines with different core
+    counts differ: ``asv machine`` records the machine), except where a case has a ``threads`` parameter
+    (:data:`THREADS`): ``"1"`` runs its timed calls under ``torch.set_num_threads(1)`` (:func:`threads`, which
+    restores the count afterwards), ``"default"`` leaves the count as it is. One thread is the steadier of the
+    two on a loaded machine; the default is what a user gets without asking. The timer is asv's default wall
     clock (``timeit.default_timer``); CPU time would add up every thread's time. Timed bodies end with
     :func:`synchronize`, so queued CUDA kernels are inside the measured interval.
 """
 from __future__ import annotations
 
 import ast
+import contextlib
 import functools
 import importlib.util
-import math
+import itertools
 import os
 import sys
 import time
 import traceback
 import types
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -60,8 +65,9 @@ __all__ = [
     "BATCH", "CELLS", "DEVICES", "GRID", "INPUT", "QUICK", "QUICK_ENV", "SEED", "SEQ_LEN", "SIZES", "Grid",
     "TimeCase", "build_cell", "cell_loss", "device", "grid", "quick_from_env", "registered_cell_names",
     "cell_result", "per_cell", "sequence", "synchronize", "warm_up", "workload", "workload_module",
-    "BUDGET_S", "ROUNDS", "RatioCase", "best_times", "inference", "kru_cell", "ratio", "torch_eunn_rnn",
-    "torch_rnn", "training_step", "warmed", "zoo_eurnn",
+    "BUDGET_S", "ROUNDS", "THREADS", "Ratio", "RatioCase", "RatioGoalCase", "best_ratio", "best_times",
+    "inference", "kru_cell", "measure_ratio", "per_case", "per_params", "ratio", "round_times", "threads",
+    "torch_eunn_rnn", "torch_rnn", "training_step", "warmed", "zoo_eurnn",
 ]
 
 QUICK_ENV = "URNN_ZOO_BENCH_QUICK"
@@ -78,6 +84,8 @@ class Grid(NamedTuple):
         train_steps: optimizer steps of the short copy/adding trainings.
         drift_steps: Adam steps after which the unitarity error is read.
         train_size: N of the short trainings and of the drift benchmarks.
+        ratio_rounds: least and most interleaved rounds of a ratio (Note [Best of interleaved runs]).
+        ratio_budget_s: seconds the rounds of one ratio may take together (approximately).
     """
 
     sizes: tuple[int, ...]
@@ -87,10 +95,12 @@ class Grid(NamedTuple):
     train_steps: tuple[int, ...]
     drift_steps: tuple[int, ...]
     train_size: int
+    ratio_rounds: tuple[int, int]
+    ratio_budget_s: float
 
 
-FULL_GRID = Grid((128, 512, 1024), ("cpu", "cuda"), None, (2, 3, 10), (300,), (0, 10, 100), 128)
-QUICK_GRID = Grid((64,), ("cpu",), 1, (2,), (20,), (10,), 64)
+FULL_GRID = Grid((128, 512, 1024), ("cpu", "cuda"), None, (2, 3, 10), (300,), (0, 10, 100), 128, (7, 25), 8.0)
+QUICK_GRID = Grid((64,), ("cpu",), 1, (2,), (20,), (10,), 64, (3, 25), 1.0)
 
 
 def quick_from_env(environ: Mapping[str, str] = os.environ) -> bool:
@@ -284,22 +294,35 @@ def warm_up(key: tuple, fn: Callable[[], object], dev: torch.device) -> None:
         _WARM.add(key)
 
 
-def per_cell(run: Callable[[str], object]) -> dict[str, object]:
-    r"""``{cell: run(cell)}`` over :data:`CELLS`, for a ``setup_cache`` that computes every cell's numbers.
+def per_case(run: Callable[[Hashable], object], keys: Iterable[Hashable]) -> dict[Hashable, object]:
+    r"""``{key: run(key)}`` over ``keys``, for a ``setup_cache`` that computes the numbers of every case.
 
-    A cell whose run raises does not stop the others: its entry records ``("n/a", message)`` for a
+    A case whose run raises does not stop the others: its entry records ``("n/a", message)`` for a
     ``NotImplementedError`` and ``("error", traceback)`` otherwise, and :func:`cell_result` re-raises it in
-    that cell's ``setup``.
+    that case's ``setup``.
     """
-    results: dict[str, object] = {}
-    for name in CELLS:
+    results: dict[Hashable, object] = {}
+    for key in keys:
         try:
-            results[name] = run(name)
+            results[key] = run(key)
         except NotImplementedError as err:
-            results[name] = _Failed("n/a", str(err))
+            results[key] = _Failed("n/a", str(err))
         except Exception:
-            results[name] = _Failed("error", traceback.format_exc())
+            results[key] = _Failed("error", traceback.format_exc())
     return results
+
+
+def per_cell(run: Callable[[str], object]) -> dict[str, object]:
+    r"""``{cell: run(cell)}`` over :data:`CELLS` (:func:`per_case`), for a ``setup_cache`` that computes every
+    cell's numbers."""
+    return per_case(run, CELLS)
+
+
+def per_params(measure: Callable[..., object], params: Sequence[Sequence[object]]) -> dict[tuple, object]:
+    r"""``{combination: measure(*combination)}`` over every combination of an asv class's ``params``
+    (:func:`per_case`), for a ``setup_cache`` that measures each combination once; :func:`cell_result` with the
+    combination as a tuple reads one."""
+    return per_case(lambda key: measure(*key), itertools.product(*params))
 
 
 class _Failed(NamedTuple):
@@ -307,9 +330,10 @@ class _Failed(NamedTuple):
     message: str
 
 
-def cell_result(results: Mapping[str, object], cell: str) -> object:
-    r"""``results[cell]`` from :func:`per_cell`; ``NotImplementedError`` (asv: n/a) or ``RuntimeError`` (asv:
-    failed, with the original traceback) where that cell's run raised."""
+def cell_result(results: Mapping[Hashable, object], cell: Hashable) -> object:
+    r"""``results[cell]`` from :func:`per_cell` (or any key of :func:`per_case`, :func:`per_params`);
+    ``NotImplementedError`` (asv: n/a) or ``RuntimeError`` (asv: failed, with the original traceback) where that
+    case's run raised."""
     entry = results[cell]
     if isinstance(entry, _Failed):
         if entry.kind == "n/a":
@@ -322,21 +346,83 @@ def cell_result(results: Mapping[str, object], cell: str) -> object:
 # Note [Best of interleaved runs]
 # A ratio's sides run alternately, one call each per round and in reversed order every other round, so a slow
 # phase of the machine (another process, frequency scaling) slows both and no side always runs first (after
-# the other's allocations). The best time of each side estimates its cost without interference (noise only
-# ever adds time). One untimed call per side first (after the warm-up in ``setup``) sizes the rounds: as many
-# as fit in BUDGET_S, clamped to ROUNDS. A ratio from one process is comparable across machines and commits
-# in a way that two absolute times from two processes are not.
-ROUNDS = (3, 25)
-BUDGET_S = 1.0 if QUICK else 8.0
+# the other's allocations). :func:`round_times` keeps every side's time in every round, and a ratio
+# (:class:`Ratio`) is reported three ways, from the same rounds:
+#
+# - best: the numerator's best time over the least best time of the denominators. Noise only ever adds time,
+#   so each side's best estimates its cost without interference: the number to compare across commits (each
+#   ratio track's asv history is this one).
+# - median: the median over rounds of the round's ratio, the numerator's time in round r over the least
+#   denominator time in round r. Both sides of a round met the same machine, so this is what a user running
+#   an epoch under ordinary load feels; the speed goals (docs/performance.md) are judged by it.
+# - spread: the interquartile range of the rounds' ratios divided by their median (0 when every round gives
+#   the same ratio). Under neighbouring processes the rounds' ratios can be bimodal, with the best and the
+#   median far apart; the spread says how far to trust the median.
+#
+# One untimed call per side first (after the warm-up) sizes the rounds: as many as fit in BUDGET_S, clamped to
+# ROUNDS, at least 7 in the full grid, so that a median and quartiles are read from enough rounds (3 in the
+# quick grid, which checks that the cases run, not the goals). A ratio from one process is comparable across
+# machines and commits in a way that two absolute times from two processes are not.
+ROUNDS = GRID.ratio_rounds
+BUDGET_S = GRID.ratio_budget_s
 
 # The workload's timed call (urnn_zoo.workload.forward_backward): grads cleared, module(x)[0].pow(2).mean() and
 # its backward, for a zoo cell, nn.RNN or torch_eunn.EURNN.
 training_step = workload.forward_backward
 
 
+def round_times(runs: Sequence[Callable[[], object]], budget: float = BUDGET_S,
+                rounds: tuple[int, int] = ROUNDS) -> list[list[float]]:
+    r"""The wall time (s) of each callable in each interleaved round (Note [Best of interleaved runs]).
+
+    Each callable is called once untimed (sizing the rounds), then once per round, the order reversed every
+    other round: round 0 runs ``runs[0], runs[1], ...``, round 1 the reverse, and so on.
+
+    Args:
+        runs: callables that do the work and return when it is done (device synchronised).
+        budget: seconds all the rounds may take together (approximately), ≥ 0.
+        rounds: least and most rounds, 1 ≤ least ≤ most.
+
+    Returns:
+        ``times[i][r]``: the time of ``runs[i]`` in round r; every list has the same length, the number of rounds.
+
+    Raises:
+        ValueError: no callables, a negative budget or bad round bounds, before anything is called.
+
+    Example:
+        >>> times = round_times([lambda: None, lambda: sum(range(100))], budget=0.0, rounds=(3, 5))
+        >>> [len(t) for t in times], all(s >= 0 for t in times for s in t)
+        ([3, 3], True)
+    """
+    if not runs:
+        raise ValueError("expected at least one callable to time, got none")
+    if not budget >= 0:
+        raise ValueError(f"expected a budget of at least 0 seconds, got {budget!r}")
+    if len(rounds) != 2 or not all(isinstance(k, int) for k in rounds) or not 1 <= rounds[0] <= rounds[1]:
+        raise ValueError(f"expected rounds (least, most) with 1 <= least <= most, got {rounds!r}")
+    first = []
+    for run in runs:
+        start = time.perf_counter()
+        run()
+        first.append(time.perf_counter() - start)
+    lo, hi = rounds
+    count = min(hi, max(lo, int(budget / max(sum(first), 1e-9))))
+    times: list[list[float]] = [[] for _ in runs]
+    order = list(range(len(runs)))
+    for _ in range(count):
+        for i in order:
+            run = runs[i]
+            start = time.perf_counter()
+            run()
+            times[i].append(time.perf_counter() - start)
+        order.reverse()
+    return times
+
+
 def best_times(runs: Sequence[Callable[[], object]], budget: float = BUDGET_S,
                rounds: tuple[int, int] = ROUNDS) -> list[float]:
-    r"""The best wall time (s) of each callable over interleaved rounds (Note [Best of interleaved runs]).
+    r"""The best wall time (s) of each callable over the interleaved rounds of :func:`round_times` (Note [Best
+    of interleaved runs]).
 
     Args:
         runs: callables that do the work and return when it is done (device synchronised).
@@ -350,30 +436,72 @@ def best_times(runs: Sequence[Callable[[], object]], budget: float = BUDGET_S,
         >>> [t >= 0 for t in best_times([lambda: None, lambda: sum(range(100))], budget=0.01)]
         [True, True]
     """
-    first = []
-    for run in runs:
-        start = time.perf_counter()
-        run()
-        first.append(time.perf_counter() - start)
-    lo, hi = rounds
-    count = min(hi, max(lo, int(budget / max(sum(first), 1e-9))))
-    best = [math.inf] * len(runs)
-    order = list(range(len(runs)))
-    for _ in range(count):
-        for i in order:
-            run = runs[i]
-            start = time.perf_counter()
-            run()
-            best[i] = min(best[i], time.perf_counter() - start)
-        order.reverse()
-    return best
+    return [min(each) for each in round_times(runs, budget, rounds)]
+
+
+def best_ratio(best: Sequence[float]) -> float:
+    r"""``best[0] / min(best[1:])``: the numerator's best time over the least best time of the denominators."""
+    return best[0] / min(best[1:])
 
 
 def ratio(numerator: Callable[[], object], *denominators: Callable[[], object], budget: float = BUDGET_S) -> float:
     r"""Best time of ``numerator`` / the least best time of ``denominators``, all interleaved in this process
-    (:func:`best_times`)."""
-    top, *bottom = best_times([numerator, *denominators], budget=budget)
-    return top / min(bottom)
+    (:func:`best_times`): the ``best`` of :func:`measure_ratio`."""
+    return best_ratio(best_times([numerator, *denominators], budget=budget))
+
+
+class Ratio(NamedTuple):
+    r"""A ratio of times measured over interleaved rounds (Note [Best of interleaved runs]).
+
+    Attributes:
+        best: the numerator's best time / the least best time of the denominators.
+        median: the median over rounds r of (numerator's time in r) / (least denominator time in r).
+        spread: the interquartile range of those per-round ratios divided by their median (dimensionless).
+        rounds: the number of rounds.
+    """
+
+    best: float
+    median: float
+    spread: float
+    rounds: int
+
+    @classmethod
+    def of(cls, times: Sequence[Sequence[float]]) -> Ratio:
+        r"""The ratio of ``times[0]`` over ``times[1:]``, each a list of per-round times (:func:`round_times`).
+
+        A constant denominator (a computed limit) is a list repeating it once per round. Quartiles are numpy's
+        default (linear interpolation between order statistics).
+
+        Raises:
+            ValueError: fewer than two lists, lists of different lengths, no rounds, or a time that is not a
+                positive finite number.
+
+        Example:
+            >>> Ratio.of([[2.0, 3.0, 4.0], [1.0, 1.0, 2.0]])
+            Ratio(best=2.0, median=2.0, spread=0.25, rounds=3)
+        """
+        import numpy as np
+
+        if len(times) < 2:
+            raise ValueError(f"expected per-round times of a numerator and at least one denominator, got "
+                             f"{len(times)} list(s)")
+        lengths = sorted({len(each) for each in times})
+        if len(lengths) != 1 or lengths[0] == 0:
+            raise ValueError(f"expected the same number (at least 1) of rounds for every side, got {lengths}")
+        table = np.asarray(times, dtype=float)
+        if not (np.isfinite(table).all() and (table > 0).all()):
+            raise ValueError(f"expected positive finite times, got {table.tolist()}")
+        per_round = table[0] / table[1:].min(axis=0)
+        median = float(np.median(per_round))
+        q1, q3 = np.percentile(per_round, [25, 75])
+        return cls(best_ratio(table.min(axis=1).tolist()), median, float(q3 - q1) / median, len(per_round))
+
+
+def measure_ratio(numerator: Callable[[], object], *denominators: Callable[[], object], budget: float = BUDGET_S,
+                  rounds: tuple[int, int] = ROUNDS) -> Ratio:
+    r"""``numerator`` against the least of ``denominators``, interleaved in this process: best, median and spread
+    (:func:`round_times`, :meth:`Ratio.of`)."""
+    return Ratio.of(round_times([numerator, *denominators], budget, rounds))
 
 
 class RatioCase:
@@ -381,6 +509,39 @@ class RatioCase:
 
     rounds = 1
     timeout = 600.0
+
+
+class RatioGoalCase:
+    r"""Attributes of the classes that measure a ratio once per parameter combination in ``setup_cache``
+    (:func:`per_params`) and read its best, median and spread in three tracks: one call per track, and time for
+    every combination's rounds in one process (asv's ``setup_cache`` takes the class's ``timeout``)."""
+
+    rounds = 1
+    timeout = 1800.0
+
+
+THREADS = ("1", "default")
+
+
+@contextlib.contextmanager
+def threads(setting: str) -> Iterator[None]:
+    r"""torch's intra-op thread count for the ``with`` block (Note [Threads and timers]): ``"1"`` one thread,
+    ``"default"`` left as it is; restored afterwards.
+
+    Raises:
+        ValueError: a setting not in :data:`THREADS`, before anything changes.
+    """
+    if setting not in THREADS:
+        raise ValueError(f"threads must be one of {THREADS}, got {setting!r}")
+    import torch
+
+    before = torch.get_num_threads()
+    if setting == "1":
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def inference(module: torch.nn.Module, x: torch.Tensor) -> Callable[[], None]:
