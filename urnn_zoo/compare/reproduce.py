@@ -85,6 +85,14 @@ _TABLE2 = {
         why="the table's EURNN (N = 1024, ≈4K recurrent reals: an orthogonal tunable EURNN of capacity 8 has 4092); "
             "250 steps of 2.37 s fill ten minutes"),
 }
+# The LSTM's step on permuted MNIST takes a quarter of its pixel-MNIST step (measured in the runs: 150 steps in
+# 144–147 s against 516–521 s; the other cells take the same time on both). The cause is not measured yet (the
+# pixel order's long runs of black pixels may leave float32 subnormal numbers in its state). Ten minutes hold 600
+# of its steps there.
+_TABLE2_PERMUTED = {"lstm": CellSettings(
+    train={"clip": 1.0}, paper_hidden=128, steps=600,
+    why="the table's LSTM size; Wisdom et al.'s MNIST LSTM settings (lr 1e-3, gradient norm clipped at 1); on "
+        "permuted MNIST 600 steps of about 0.95 s fill ten minutes")}
 
 # Tables 3 and 4 compare at equal parameter budgets, so their plans are the budget arm at the table's budget, on
 # the shipped stand-ins (Shakespeare text, vocabulary 84; music21's Bach chorales, 88 keys), where a vocabulary
@@ -124,7 +132,8 @@ REPRODUCE = Preset(
                     cells=("kru", "lstm"), settings={"kru": _KRU_2X2_ADDING},
                     claim="kru-figure2-adding"),
            *(TaskPlan(task, {"digits": "mnist5k"}, steps=1000, train=_REPRODUCE_MNIST, cells=cells,
-                      paper_sizes=True, settings={c: _TABLE2[c] for c in cells}, claim=f"kru-table2-{task}")
+                      paper_sizes=True, settings={c: _TABLE2_PERMUTED.get(c, _TABLE2[c]) if task == "pmnist" else
+                                                  _TABLE2[c] for c in cells}, claim=f"kru-table2-{task}")
              for task, cells in (("smnist", ("kru", "lstm", "rcurnn", "fcurnn", "ornn")),
                                  ("pmnist", ("kru", "lstm", "rcurnn", "fcurnn", "eurnn")))),
            TaskPlan("charlm", {"window": 100}, steps=10000, train=_REPRODUCE_CHARLM, budgets=(120000,),
