@@ -188,6 +188,17 @@ def test_disabled_or_unbuildable_kernels_fall_back(monkeypatch, tmp_path):
         cell.fused = False
         out_loop, _ = cell(x)
         torch.testing.assert_close(out_fused, out_loop, rtol=1e-12, atol=1e-12)
+        # So does KRU-LSTM's fused LSTM, whose gate step is the library's other kernel (urnn_zoo.engine.lstm_kernel).
+        lstm = uz.make_cell("kru_lstm", 3, 8, factors=[2, 4], strategy="factored", dtype=torch.float64)
+
+        def lstm_run(fused):
+            lstm.fused = fused
+            xx = x.clone().requires_grad_()
+            out = lstm(xx)[0]
+            return [out.detach(), *torch.autograd.grad(out.sum(), [xx, *lstm.parameters()])]
+
+        for a, b in zip(lstm_run(True), lstm_run(False), strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
     finally:
         kernels._library.cache_clear()
 

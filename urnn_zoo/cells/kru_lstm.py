@@ -7,7 +7,7 @@ square factors, c_t = σ(f)·c_{t−1} + σ(i)·tanh(g), h_t = σ(o)·tanh(c_t).
 
 ``forward`` runs the whole sequence through the fused LSTM recurrence (Note [Fused LSTM BPTT] in
 urnn_zoo.engine.lstm_recurrence), the gates' map the dense (N, 4N) Kᵀ or the per-gate Kronecker groups
-(:class:`~urnn_zoo.engine.lstm_recurrence.KroneckerGatesMap`); ``cell.fused = False`` and :meth:`step` run the
+(:class:`~urnn_zoo.engine.kronecker_gates.KroneckerGatesMap`); ``cell.fused = False`` and :meth:`step` run the
 per-step autograd loop over ``recur``, the reference.
 """
 from __future__ import annotations
@@ -19,7 +19,8 @@ from torch import Tensor, nn
 
 from urnn_zoo.arguments import boolean, check, finite_float
 from urnn_zoo.cells.base import RecurrentCell
-from urnn_zoo.engine.lstm_recurrence import KroneckerGatesMap, fused_lstm
+from urnn_zoo.engine.kronecker_gates import KroneckerGatesMap
+from urnn_zoo.engine.lstm_recurrence import fused_lstm
 from urnn_zoo.engine.recurrence import DenseMap
 from urnn_zoo.kron import (
     STRATEGIES,

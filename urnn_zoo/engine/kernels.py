@@ -1,4 +1,5 @@
-r"""One-pass CPU kernels for the complex modReLU step of the fused recurrence, built at first use.
+r"""One-pass CPU kernels for the fused loops' elementwise steps, built at first use: the complex modReLU step of
+the fused recurrence, and the LSTM gate step of the fused LSTM (urnn_zoo.engine.lstm_kernel).
 
 Note [Why a C kernel]
 The complex modReLU step (urnn_zoo.engine.step_activations, Note [modReLU Jacobian]) is about 15 elementwise torch
@@ -18,7 +19,9 @@ The kernels follow the eager code operation by operation (q = x² + y² + ε, m 
 where q > −b·|b|, s = k·(m + b), c = k·(ε − b)·inv/m, h = z·s), in the tensors' own precision, without
 fast-math and without contracting a·b + c into one fused multiply-add (``-ffp-contract=off``; GNU C contracts by
 default), so q and −b·|b| round as the torch operators round them and the kink m + b = 0 is decided alike on
-every path (urnn_zoo.activations, Note [modReLU's kink on every path]).
+every path (urnn_zoo.activations, Note [modReLU's kink on every path]). The fused LSTM's gate step is the
+same kind of work (about 7 elementwise operators forward and 20 backward per step) and is compiled into the same
+library from its own source (urnn_zoo.engine.lstm_kernel, Note [LSTM gate kernel] there).
 
 Note [Trusting the kernel cache]
 A cached library is machine code that the process maps and runs. A truncated one maps pages past the end of its
@@ -51,13 +54,15 @@ import torch
 from torch import Tensor
 
 from urnn_zoo.cache import cache_dir
+from urnn_zoo.engine import lstm_kernel
 from urnn_zoo.opcount import counting, record_external
 
-__all__ = ["available", "modrelu_forward", "modrelu_backward", "modrelu_cost", "DISABLE_ENV", "KernelWarning"]
+__all__ = ["available", "kernel", "modrelu_forward", "modrelu_backward", "modrelu_cost", "DISABLE_ENV",
+           "KernelWarning"]
 
 DISABLE_ENV = "URNN_ZOO_KERNELS"
 
-SOURCE = r"""
+MODRELU_SOURCE = r"""
 #include <math.h>
 #include <stddef.h>
 
@@ -109,8 +114,15 @@ FORWARD(modrelu_forward_f64, double, sqrt, fabs)
 BACKWARD(modrelu_backward_f32, float)
 BACKWARD(modrelu_backward_f64, double)
 """
+SOURCE = MODRELU_SOURCE + lstm_kernel.SOURCE  # the one library's source
+NAMES = frozenset({"modrelu_forward", "modrelu_backward", *lstm_kernel.ARGTYPES})  # its functions, less the suffix
 
-FLAGS = ("-O3", "-march=native", "-fno-math-errno", "-ffp-contract=off", "-fopenmp-simd", "-shared", "-fPIC")
+
+# -fno-trapping-math changes no value (it only lets the compiler ignore floating-point exception flags, which
+# nothing here reads); without it GCC does not turn the LSTM loops' clamps (x < lo ? lo : x) into blends and
+# leaves those loops scalar below AVX-512 (measured 6x slower with AVX2).
+FLAGS = ("-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-ffp-contract=off", "-fopenmp-simd",
+         "-shared", "-fPIC")
 _SUFFIX = {torch.complex64: "f32", torch.complex128: "f64"}
 DIGEST_SUFFIX = ".sha256"
 LOCK_TIMEOUT_S = 120.0  # a build takes well under a second; a lock held this long belongs to a stuck process
@@ -195,9 +207,9 @@ def _build(compiler: str, target: Path) -> None:
 
 
 def _bind(lib: ctypes.CDLL) -> ctypes.CDLL:
-    r"""Look the four functions up once and declare their signatures (AttributeError when one is missing)."""
+    r"""Look the functions up once and declare their signatures (AttributeError when one is missing)."""
     pointers = [ctypes.c_void_p] * 3
-    functions = {}  # (name, complex dtype) -> the C function
+    functions = {}  # (name, dtype) -> the C function
     for dtype, real in ((torch.complex64, ctypes.c_float), (torch.complex128, ctypes.c_double)):
         suffix = _SUFFIX[dtype]
         fwd, bwd = getattr(lib, f"modrelu_forward_{suffix}"), getattr(lib, f"modrelu_backward_{suffix}")
@@ -206,6 +218,11 @@ def _bind(lib: ctypes.CDLL) -> ctypes.CDLL:
         bwd.argtypes = [*[ctypes.c_void_p] * 6, ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
         bwd.restype = None
         functions["modrelu_forward", dtype], functions["modrelu_backward", dtype] = fwd, bwd
+    for name, argtypes in lstm_kernel.ARGTYPES.items():  # urnn_zoo.engine.lstm_kernel: pointers and longs only
+        for dtype, suffix in lstm_kernel.DTYPES.items():
+            fn = getattr(lib, f"{name}_{suffix}")
+            fn.argtypes, fn.restype = list(argtypes), None
+            functions[name, dtype] = fn
     lib.functions = functions
     return lib
 
@@ -233,7 +250,7 @@ def _load(library: Path) -> ctypes.CDLL:
 def _library_path(folder: Path, compiler: str) -> Path:
     r"""Where the library built by ``compiler`` lives in ``folder``: its name is keyed by everything it is built from."""
     key = hashlib.sha1("\0".join((SOURCE, compiler, *FLAGS, _cpu_fingerprint())).encode()).hexdigest()[:16]
-    return folder / f"modrelu-{key}.so"
+    return folder / f"kernels-{key}.so"
 
 
 def _load_or_build() -> tuple[ctypes.CDLL, str | None]:
@@ -271,7 +288,7 @@ def _library() -> ctypes.CDLL | None:
     try:
         lib, damage = _load_or_build()
     except _Unavailable as e:
-        warnings.warn(f"urnn_zoo: the C modReLU kernels are off, torch operators run instead: {e}", KernelWarning,
+        warnings.warn(f"urnn_zoo: the C kernels are off, torch operators run instead: {e}", KernelWarning,
                       stacklevel=3)
         return None
     if damage is not None:
@@ -287,6 +304,37 @@ def available() -> bool:
         True
     """
     return _library() is not None
+
+
+def kernel(name: str, dtype: torch.dtype, *tensors: Tensor | None):
+    r"""The C function ``<name>_f32`` or ``<name>_f64`` of the library for ``dtype``, with its argument types
+    declared, for a call on ``tensors``.
+
+    Args:
+        name: e.g. ``"lstm_forward"`` (urnn_zoo.engine.lstm_kernel). dtype: the tensors' dtype.
+        tensors: the tensors the call will read or write (None entries are skipped).
+
+    Returns:
+        The function; None when one of ``tensors`` is not a contiguous CPU tensor of ``dtype`` (checked first: no
+        build is attempted for them), when the kernels are off, or when the library has no function of that name
+        for ``dtype``. The caller then runs torch operators.
+
+    Raises:
+        ValueError: a ``name`` the library does not define.
+
+    Example:
+        >>> fn = kernel("lstm_backward", torch.float64, torch.zeros(2, 3, dtype=torch.float64))
+        >>> fn is None or fn.restype is None
+        True
+        >>> kernel("lstm_backward", torch.float64, torch.zeros(3, 2, dtype=torch.float64).T) is None
+        True
+    """
+    if name not in NAMES:
+        raise ValueError(f"expected a kernel name among {sorted(NAMES)}, got {name!r}")
+    if not _usable(*tensors) or not all(t is None or t.dtype == dtype for t in tensors):
+        return None
+    lib = _library()
+    return None if lib is None else lib.functions.get((name, dtype))
 
 
 def _usable(*tensors: Tensor | None) -> bool:

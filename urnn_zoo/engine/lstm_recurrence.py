@@ -7,7 +7,8 @@ those cells is the linear part, one map L from the state h (width N) to the four
 4N, gate order i, f, g, o, gate-minor: columns g·N … (g+1)·N − 1 are gate g, as ``nn.Linear(n_in, 4N)`` lays
 out u), given as a :class:`~urnn_zoo.engine.recurrence.LinearMap` from N to 4N (a dense (N, 4N) Wᵀ through
 :class:`~urnn_zoo.engine.recurrence.DenseMap`, or KRU-LSTM's per-gate Kronecker groups through
-:class:`KroneckerGatesMap`). :func:`fused_lstm` runs all T steps with autograd off and computes BPTT itself.
+:class:`~urnn_zoo.engine.kronecker_gates.KroneckerGatesMap`, whose own gate-major layout the gate step reads and
+writes). :func:`fused_lstm` runs all T steps with autograd off and computes BPTT itself.
 
 Note [Fused LSTM BPTT]
 Forward, per step t = 1..T, with z_t = u_t + L h_{t−1} split into (z_i, z_f, z_g, z_o):
@@ -24,7 +25,8 @@ outputs and from step t + 1 (h̄_T = ∂ℓ/∂out_T + ∂ℓ/∂h_T, c̄_T = �
 tensors θ is Σ_t ⟨ż_t, L_θ h_{t−1}⟩ differentiated in θ, computed by the map as in Note [Fused BPTT] of
 urnn_zoo.engine.recurrence (dense Wᵀ: Σ_t h_{t−1}ᵀ ż_t). σ' = σ(1 − σ) and tanh' = 1 − tanh² are read from the
 saved activations, as autograd's own backward of sigmoid and tanh reads them, so the two paths round alike.
-The elementwise work is done per step while the step's (B, N) slices are in cache.
+The elementwise work is done per step while the step's (B, N) slices are in cache, by urnn_zoo.engine.lstm_step
+(on the CPU one C loop each way, Note [LSTM gate kernel] in urnn_zoo.engine.lstm_kernel).
 """
 from __future__ import annotations
 
@@ -34,11 +36,11 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from urnn_zoo.engine.kronecker_gates import KroneckerGatesMap
+from urnn_zoo.engine.lstm_step import GATES, backward_step_fn, forward_step_fn
 from urnn_zoo.engine.recurrence import LinearMap, StepRecord
 
 __all__ = ["fused_lstm", "KroneckerGatesMap", "GATES"]
-
-GATES = 4  # i, f, g, o
 
 
 def _buffers(count: int, like: Tensor) -> list[Tensor]:
@@ -58,20 +60,21 @@ class _FusedLSTM(torch.autograd.Function):
         (acts,) = _buffers(1, u)  # σ(z_i), σ(z_f), tanh(z_g), σ(z_o) per step, gate-minor like u
         c, tau, h = (u.new_empty(T, B, n) for _ in range(3))
         map_saved = _buffers(lmap.forward_saved if any(ctx.needs_input_grad[4:]) else 0, u)
-        step = lmap.forward_fn(tensors, map_saved)
-        z = torch.empty(B, width, dtype=u.dtype, device=u.device)  # scratch: z_t is not kept
-        h_prev, c_prev = h0, c0
-        for t in range(T):
-            step(h_prev, u[t], z, t)
-            a3 = acts[t].view(B, GATES, n)
-            torch.sigmoid(z, out=acts[t])
-            torch.tanh(z.view(B, GATES, n)[:, 2], out=a3[:, 2])
-            i, f, g, o = a3.unbind(1)
-            torch.mul(f, c_prev, out=c[t])
-            c[t].addcmul_(i, g)
-            torch.tanh(c[t], out=tau[t])
-            torch.mul(o, tau[t], out=h[t])
-            h_prev, c_prev = h[t], c[t]
+        h_prev, us, hs = h0, u.unbind(0), h.unbind(0)
+        if isinstance(lmap, KroneckerGatesMap):  # the gate step adds u to the map's gate-major product itself
+            product, y = lmap.gate_major_fn(tensors, map_saved), u.new_empty(GATES, B, n)
+            gate_step = forward_step_fn(c0, acts, c, tau, h, u.contiguous(), lmap.block(tensors))
+            for t in range(T):
+                product(h_prev, y, t)
+                gate_step(t, y)
+                h_prev = hs[t]
+        else:
+            step, z = lmap.forward_fn(tensors, map_saved), u.new_empty(B, width)  # z_t = u_t + L h_{t−1}, not kept
+            gate_step = forward_step_fn(c0, acts, c, tau, h)
+            for t in range(T):
+                step(h_prev, us[t], z, t)
+                gate_step(t, z)
+                h_prev = hs[t]
         ctx.lmap, ctx.n_map = lmap, len(map_saved)
         ctx.set_materialize_grads(False)
         if training:
@@ -88,133 +91,38 @@ class _FusedLSTM(torch.autograd.Function):
         T, B, width = acts.shape
         n = width // GATES
         record = StepRecord(h0, h, map_saved) if any(need_tensors) else None
-        adjoint = lmap.adjoint_fn(tensors, record)
-        zero = h0.new_zeros(B, n)
-        outs = grad_out.unbind(0) if grad_out is not None else [zero] * T
-        g_h = outs[T - 1] if grad_h_last is None else outs[T - 1] + grad_h_last
-        g_c = zero if grad_c_last is None else grad_c_last
+        outs = grad_out.unbind(0) if grad_out is not None else [None] * T
+        g_h, g_c = (h0.new_empty(B, n) for _ in "hc")  # h̄_t and c̄_t, rewritten per step (Note [LSTM step buffers])
+        top = [g for g in (outs[T - 1], grad_h_last) if g is not None]  # h̄_{T−1} = ∂ℓ/∂out_{T−1} + ∂ℓ/∂h_T
+        if len(top) == 2:
+            torch.add(*top, out=g_h)
+        elif top:
+            g_h.copy_(top[0])
+        else:
+            g_h.zero_()
+        if grad_c_last is None:
+            g_c.zero_()
+        else:
+            g_c.copy_(grad_c_last)
         (g_z,) = _buffers(1, acts)  # ż_t of Note [Fused LSTM BPTT], the gradient of u
+        if isinstance(lmap, KroneckerGatesMap):  # the gate step also writes ż_t in the map's gate-major layout
+            adjoint, major = lmap.gate_major_adjoint_fn(tensors, record), acts.new_empty(GATES, B, n)
+            gate_step = backward_step_fn(g_h, g_c, c0, acts, c, tau, g_z, major, lmap.block(tensors))
+            g_zs = [major] * T  # ż_{t+1} is read before step t overwrites it: one buffer serves all steps
+        else:
+            adjoint, gate_step = lmap.adjoint_fn(tensors, record), backward_step_fn(g_h, g_c, c0, acts, c, tau, g_z)
+            g_zs = g_z.unbind(0)
         for t in range(T - 1, -1, -1):
-            if t < T - 1:  # h̄_t = ∂ℓ/∂out_t + Lᵀ ż_{t+1}
-                g_h = adjoint(g_z[t + 1], outs[t], None, t + 1)
-            i, f, g, o = acts[t].view(B, GATES, n).unbind(1)
-            dz_i, dz_f, dz_g, dz_o = g_z[t].view(B, GATES, n).unbind(1)
-            c_prev = c[t - 1] if t > 0 else c0
-            g_c = torch.addcmul(g_c, g_h * o, torch.rsub(tau[t] * tau[t], 1))  # c̃_t = c̄_t + h̄_t·o·(1 − τ²)
-            torch.mul(g_h, tau[t], out=dz_o).mul_(o).mul_(torch.rsub(o, 1))  # ż_o = h̄·τ·o(1 − o)
-            torch.mul(g_c, g, out=dz_i).mul_(i).mul_(torch.rsub(i, 1))  # ż_i = c̃·g·i(1 − i)
-            torch.mul(g_c, c_prev, out=dz_f).mul_(f).mul_(torch.rsub(f, 1))  # ż_f = c̃·c_{t−1}·f(1 − f)
-            torch.mul(g_c, i, out=dz_g).mul_(torch.rsub(g * g, 1))  # ż_g = c̃·i·(1 − g²)
-            g_c = g_c * f  # c̄_{t−1}
+            if t < T - 1:  # h̄_t = ∂ℓ/∂out_t + Lᵀ ż_{t+1}, written into g_h
+                adjoint(g_zs[t + 1], outs[t], g_h, t + 1)
+            gate_step(t)  # ż_t into g_z[t] (and the gate-major buffer), c̄_{t−1} over g_c
         run_first = need_h0 or (record is not None and lmap.adjoint_every_step)
-        grad_h0 = adjoint(g_z[0], None, None, 0) if run_first else None
+        grad_h0 = adjoint(g_zs[0], None, None, 0) if run_first else None
         grad_tensors = [None] * len(tensors)
         if record is not None:
             grad_tensors = lmap.tensor_grads(tensors, need_tensors, record, g_z)
         return (None, g_z if need_u else None, grad_h0 if need_h0 else None, g_c if need_c0 else None,
                 *grad_tensors)
-
-
-def _added(y: Tensor, add: Tensor | None, out: Tensor | None) -> Tensor:
-    r"""``add + y`` (``y`` when ``add`` is None) as contiguous rows (B, width), written into ``out`` when given;
-    ``y`` is a strided (B, ...) view, ``add`` any (B, width) tensor (an incoming gradient may be expanded)."""
-    if out is None:
-        return (y if add is None else add.reshape(y.shape) + y).reshape(y.shape[0], -1)
-    target = out.view(y.shape)
-    if add is None:
-        target.copy_(y)
-    else:
-        torch.add(add.reshape(y.shape), y, out=target)
-    return out
-
-
-class KroneckerGatesMap(LinearMap):
-    r"""The four gates' maps K_g = A_g ⊗ B_g on row states, for :func:`fused_lstm`: h (B, N) viewed as
-    X (B, P_A, P_B) maps to the (B, 4N) gate-minor rows whose block g is A_g X B_gᵀ.
-
-    The tensors are ``(a, bt)`` as KRU-LSTM's ``prepare`` builds them (urnn_zoo.cells.kru_lstm): A (4, 1, P_A, P_A)
-    and Bᵀ (4, 1, P_B, P_B), a gate's groups of adjacent Kronecker factors.
-    Forward step: Z = A X for all gates and rows (one GEMM), then Z Bᵀ per gate (one batched GEMM), added to u;
-    Z is saved. Adjoint step and gradients: Note [KRU-LSTM gate maps].
-
-    Example:
-        >>> a, bt = torch.randn(4, 1, 2, 2, dtype=torch.float64), torch.randn(4, 1, 3, 3, dtype=torch.float64)
-        >>> x = torch.randn(5, 6, dtype=torch.float64)
-        >>> dense = torch.cat([torch.kron(a[g, 0], bt[g, 0].mT.contiguous()) for g in range(4)])
-        >>> torch.allclose(KroneckerGatesMap().forward_fn([a, bt], ())(x, None, None, 0), x @ dense.T)
-        True
-    """
-
-    forward_saved = 1
-    adjoint_every_step = True
-
-    # Note [KRU-LSTM gate maps]
-    # Rows convention: gate g of the map sends X (P_A x P_B, one row of h) to Y_g = A_g X B_gᵀ, i.e. (A_g ⊗ B_g)
-    # applied to vec_row(X). All gates at once: Z = [A_0; A_1; A_2; A_3] X (4P_A x P_A times P_A x B·P_B, the rows'
-    # X side by side), then Y_g = Z_g Bᵀ_g (a batched GEMM over the gates with the rows stacked).
-    # The adjoint of a step is (A_g ⊗ B_g)ᵀ = A_gᵀ ⊗ B_gᵀ summed over gates: Ȳ_g ↦ Σ_g A_gᵀ Ȳ_g B_g. It is applied
-    # as R_g = Ȳ_g (Bᵀ_g)ᵀ (batched over gates), then X̄ = [A_0ᵀ A_1ᵀ A_2ᵀ A_3ᵀ] [R_0; R_1; R_2; R_3], one GEMM
-    # whose inner dimension 4P_A carries the sum over gates.
-    # Gradients, summed over steps and rows: Y_g = A_g (X B_gᵀ) gives ∂A_g = Σ Ȳ_g B_g Xᵀ = Σ R_g Xᵀ, one GEMM of
-    # the stacked R against the rows' X per step; Y_g = Z_g Bᵀ_g gives ∂Bᵀ_g = Σ Z_gᵀ Ȳ_g, one batched GEMM with
-    # the Z the forward saved. Both are added per step into (4P_A x P_A) and (4, P_B, P_B) accumulators while
-    # the step's tensors are in cache (as Note [KRU fused gradients] in urnn_zoo.cells.kru does for KRU).
-
-    def __init__(self) -> None:
-        self._accumulators: tuple[Tensor, Tensor] | None = None
-
-    @staticmethod
-    def _stacked(a: Tensor, bt: Tensor) -> tuple[Tensor, Tensor, int, int]:
-        pa, pb = a.shape[-1], bt.shape[-1]
-        return a.reshape(GATES * pa, pa), bt.reshape(GATES, pb, pb), pa, pb
-
-    @staticmethod
-    def _columns(x: Tensor, pa: int, pb: int) -> Tensor:
-        r"""Rows (B, N) as the P_A x B·P_B matrix [X_0 X_1 ...] (a copy)."""
-        return x.reshape(x.shape[0], pa, pb).transpose(0, 1).reshape(pa, -1)
-
-    def forward_fn(self, tensors, saved):
-        a, bt = tensors
-        a_cat, bt3, pa, pb = self._stacked(a, bt)
-        saved_z = saved[0] if saved else None
-
-        def apply(x, add, out, t):
-            rows = x.shape[0]
-            z = torch.mm(a_cat, self._columns(x, pa, pb)).view(GATES, pa, rows, pb).transpose(1, 2)
-            zb = z.reshape(GATES, rows * pa, pb) if saved_z is None else (
-                saved_z[t].view(GATES, rows, pa, pb).copy_(z).view(GATES, rows * pa, pb))
-            y = torch.bmm(zb, bt3).view(GATES, rows, pa * pb).transpose(0, 1)  # (B, 4, N) view
-            return _added(y, add, out)
-
-        return apply
-
-    def adjoint_fn(self, tensors, record):
-        a, bt = tensors
-        a_cat, bt3, pa, pb = self._stacked(a, bt)
-        at_cat, b3 = a_cat.mT, bt3.mT
-        if record is not None:
-            saved_z = record.forward[0]
-            grad_a = a.new_zeros(GATES * pa, pa)
-            grad_bt = bt.new_zeros(GATES, pb, pb)
-            self._accumulators = (grad_a, grad_bt)
-
-        def apply(g, add, out, t):
-            rows = g.shape[0]
-            g3 = g.reshape(rows, GATES, pa * pb).transpose(0, 1).reshape(GATES, rows * pa, pb)  # Ȳ per gate
-            r = torch.bmm(g3, b3).view(GATES, rows, pa, pb).transpose(1, 2).reshape(GATES * pa, rows * pb)
-            if record is not None:  # this step's shares of ∂A = Σ R Xᵀ and ∂Bᵀ = Σ Zᵀ Ȳ
-                grad_a.addmm_(r, self._columns(record.previous(t), pa, pb).mT)
-                grad_bt.baddbmm_(saved_z[t].view(GATES, rows * pa, pb).mT, g3)
-            x = torch.mm(at_cat, r).view(pa, rows, pb).transpose(0, 1)  # Σ_g A_gᵀ R_g, (B, P_A, P_B) view
-            return _added(x, add, out)
-
-        return apply
-
-    def tensor_grads(self, tensors, wanted, record, g_z):
-        grad_a, grad_bt = self._accumulators  # filled by the adjoint steps, t = T−1 .. 0
-        self._accumulators = None
-        a, bt = tensors
-        return [grad_a.view_as(a) if wanted[0] else None, grad_bt.view_as(bt) if wanted[1] else None]
 
 
 def fused_lstm(lmap: LinearMap, tensors: Sequence[Tensor], u: Tensor, h0: Tensor, c0: Tensor):
