@@ -6,7 +6,7 @@ from unittest import mock
 
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import urnn_zoo as uz
@@ -232,13 +232,17 @@ def test_a_forward_without_gradients_saves_nothing_and_gives_the_same_numbers():
 @pytest.mark.parametrize("strategy", ["factored", "dense"])
 @settings(max_examples=examples(8))
 @given(seed=seeds, steps=st.integers(1, 20), batch=st.integers(1, 4), bias_scale=st.sampled_from(BIAS_SCALES))
+@example(seed=17846, steps=20, batch=4, bias_scale=3.0)  # the loop's own float32 error reaches 6.4e-6 (below)
 def test_float32_fused_path_is_as_accurate_as_the_loop(factors, strategy, seed, steps, batch, bias_scale):
     r"""float32 against a float64 run of the same parameters: each output, final state and gradient of the fused
-    float32 run is off by at most 2 times the loop's own float32 error plus 1e-6 of the tensor's scale, and the
-    two float32 runs differ by at most 3e-6 of the scale (outputs and states) or 3e-5 (gradients). σ and tanh
-    are 1-Lipschitz, so float32 rounding (6e-8) is not amplified the way modReLU's kink amplifies it; the two
-    paths sum in different orders (measured over 144 draws at T = 20: at most 2.7e-7 apart on values, 1.9e-6 on
-    gradients; the bounds leave 10x)."""
+    float32 run is off by at most 2 times the loop's own float32 error plus 1e-6 of the tensor's scale. σ and
+    tanh are 1-Lipschitz, so float32 rounding (6e-8) is not amplified the way modReLU's kink amplifies it.
+
+    No bound is set on how far the two float32 runs are apart: that is at most the sum of their errors, and the
+    loop's own error is not this test's to bound. A fixed bound of 3e-6 of the scale, which this test had,
+    failed on the draw pinned above (factored [4, 4], T = 20, B = 4) with the fused path's torch operators as
+    well as with its C gate step: the outputs of the float32 loop are 6.4e-6 from the float64 run there, the fused
+    path's 2.6e-6 (torch operators) and 1.4e-6 (C gate step, which rounds once per value written)."""
     cell = make(factors, strategy, seed, dtype=torch.float32, bias_scale=bias_scale)
     wide = make(factors, strategy, seed, dtype=f64, bias_scale=bias_scale)
     wide.load_state_dict({k: v.to(f64) for k, v in cell.state_dict().items()})
@@ -260,7 +264,6 @@ def test_float32_fused_path_is_as_accurate_as_the_loop(factors, strategy, seed, 
         fused_error = (a.to(f64) - w).abs().max().item() / scale
         loop_error = (b.to(f64) - w).abs().max().item() / scale
         assert fused_error <= 2 * loop_error + 1e-6, (i, fused_error, loop_error)
-        assert (a - b).abs().max().item() / scale <= (3e-6 if i < 3 else 3e-5), i
 
 
 # ----------------------------------------------------------------------------------------------------------
