@@ -379,21 +379,21 @@ def test_kru_cell_counts_its_in_place_gradient_gemms():
 
 # ------------------------------------------------------------------------------------------ C kernels
 @given(st.integers(1, 64), st.integers(1, 64), st.sampled_from([torch.complex64, torch.complex128]),
-       st.booleans(), st.booleans(), st.booleans())
-def test_kernel_costs_follow_the_modrelu_maths(B, N, dtype, emit, saved, rows):
+       st.booleans(), st.booleans())
+def test_kernel_costs_follow_the_modrelu_maths(B, N, dtype, emit, rows):
     # forward per element (Note [modReLU Jacobian]): m = √(x² + y² + ε): 2 squares, 2 adds, 1 root; 1/(m + ε): 2;
-    # m + b: 1; the test m + b > 0, decided without the root as q > −b·|b|: 1 multiply, 1 comparison; s = k·(m + b): 1; h = z·s: 2 multiplies; saving c = k·(ε − b)/((m + ε)·m): 3.
-    # backward: ḡ + rows: 2; r = Re(z̄ ḡ) = x·gx + y·gy: 3; acc += r·k: 2; t = c·r: 1; s·ḡ + z·t: 2 x 3.
+    # m + b: 1; the test m + b > 0, decided without the root as q > −b·|b|: 1 multiply, 1 comparison; s = k·(m + b): 1; h = z·s: 2 multiplies.
+    # backward: the forward's factors again without h = z·s (11) and c = k·(ε − b)/((m + ε)·m): 3; ḡ + rows: 2;
+    # r = Re(z̄ ḡ) = x·gx + y·gy: 3; acc += r·k: 2; t = c·r: 1; s·ḡ + z·t: 2 x 3.
     real = 4 if dtype == torch.complex64 else 8
     size = B * N
-    forward_flops = size * (5 + 2 + 1 + 2 + 1 + 2 + (3 if saved else 0))
-    # reads z and b (and ε − b when saving); writes h, the emitted [Re h; Im h] row, s, k, c
-    forward_bytes = real * (2 * size + N + (N if saved else 0) + 2 * size + (2 * size if emit else 0)
-                            + (3 * size if saved else 0))
-    assert kernels.modrelu_cost("forward", B, N, dtype, emit=emit, saved=saved) == (forward_flops, forward_bytes)
-    backward_flops = size * ((2 if rows else 0) + 3 + 2 + 1 + 6)
-    # reads g, rows, z, s, k, c and acc; writes gz and acc
-    backward_bytes = real * size * (2 + (2 if rows else 0) + 2 + 3 + 1 + 2 + 1)
+    forward_flops = size * (5 + 2 + 1 + 2 + 1 + 2)
+    # reads z and b; writes h and the emitted [Re h; Im h] row
+    forward_bytes = real * (2 * size + N + 2 * size + (2 * size if emit else 0))
+    assert kernels.modrelu_cost("forward", B, N, dtype, emit=emit) == (forward_flops, forward_bytes)
+    backward_flops = size * ((5 + 2 + 1 + 2 + 1) + 3 + (2 if rows else 0) + 3 + 2 + 1 + 6)
+    # reads g, rows, z, acc, b and ε − b; writes gz and acc
+    backward_bytes = real * (size * (2 + (2 if rows else 0) + 2 + 1 + 2 + 1) + 2 * N)
     assert kernels.modrelu_cost("backward", B, N, dtype, rows=rows) == (backward_flops, backward_bytes)
 
 
@@ -413,10 +413,10 @@ def test_the_counter_sees_the_c_kernels():
     count = count_operators(lambda: cell(x)[0].pow(2).sum().backward())
     fwd, bwd = "urnn_zoo.kernels.modrelu_forward", "urnn_zoo.kernels.modrelu_backward"
     assert count.by_operator[fwd] == T and count.by_operator[bwd] == T
-    # training forward: saves s, k, c and emits the output row; backward: adds the output's gradient rows
-    assert count.flops_by_operator[fwd] == T * 16 * B * N and count.flops_by_operator[bwd] == T * 14 * B * N
-    assert count.bytes_by_operator[fwd] == T * 4 * (9 * B * N + 2 * N)
-    assert count.bytes_by_operator[bwd] == T * 4 * 13 * B * N
+    # training forward: emits the output row; backward: recomputes the factors and adds the output's gradient rows
+    assert count.flops_by_operator[fwd] == T * 13 * B * N and count.flops_by_operator[bwd] == T * 28 * B * N
+    assert count.bytes_by_operator[fwd] == T * 4 * (6 * B * N + N)
+    assert count.bytes_by_operator[bwd] == T * 4 * (10 * B * N + 2 * N)
     assert not counting()
 
 

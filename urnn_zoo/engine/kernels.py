@@ -3,7 +3,7 @@ the fused recurrence, and the LSTM gate step of the fused LSTM (urnn_zoo.engine.
 
 Note [Why a C kernel]
 The complex modReLU step (urnn_zoo.engine.step_activations, Note [modReLU Jacobian]) is about 15 elementwise torch
-operators forward (|z|², the square root, two divisions, the saved factors s, k, c, h = z·s and the [Re h; Im h]
+operators forward (|z|², the square root, two divisions, the factors s and k, h = z·s and the [Re h; Im h]
 output) and 5 backward, each a full pass over the B·N complex numbers: at B=32 it took 100 µs per step at
 N=512 and 230 µs at N=1024 on the 2-core CPU class, half of a KRU step. torch has no fused kernel for it,
 inductor (torch 2.13) generates no code for complex operators and a compiled real-view version costs more per
@@ -19,7 +19,11 @@ The kernels follow the eager code operation by operation (q = x² + y² + ε, m 
 where q > −b·|b|, s = k·(m + b), c = k·(ε − b)·inv/m, h = z·s), in the tensors' own precision, without
 fast-math and without contracting a·b + c into one fused multiply-add (``-ffp-contract=off``; GNU C contracts by
 default), so q and −b·|b| round as the torch operators round them and the kink m + b = 0 is decided alike on
-every path (urnn_zoo.activations, Note [modReLU's kink on every path]). The fused LSTM's gate step is the
+every path (urnn_zoo.activations, Note [modReLU's kink on every path]). The backward recomputes s, k and c
+from z, which it reads anyway, instead of reading them from (T, B, N) buffers the forward wrote: the
+arithmetic is a few vector operations an element, the memory traffic of writing and re-reading three real
+(T, B, N) buffers was not (at N = 512 a forward step writing them took 99 µs against 36 µs without, the
+buffers' first touch by page faults included; 2-core CPU class, one thread). The fused LSTM's gate step is the
 same kind of work (about 7 elementwise operators forward and 20 backward per step) and is compiled into the same
 library from its own source (urnn_zoo.engine.lstm_kernel, Note [LSTM gate kernel] there).
 
@@ -66,21 +70,25 @@ MODRELU_SOURCE = r"""
 #include <math.h>
 #include <stddef.h>
 
-/* z, h: B x N complex as interleaved (re, im); out: B x 2N real rows [Re h; Im h] or NULL;
-   s, k, c: B x N real or NULL (no backward follows). */
+/* One element's factors (Note [modReLU Jacobian]): s = k (m + b), k = 1[m + b > 0] / (m + eps) and, with C,
+   c = k (eps - b) / ((m + eps) m); the same operations in the same order on every path. */
+#define FACTORS(T, SQRT, ABS, C)                                                                        \
+    T q = x * x + y * y + eps, m = SQRT(q);                                                             \
+    T inv = (T)1 / (m + eps);                                                                           \
+    T shifted = m + bias[j];                                                                            \
+    T kj = q > -bias[j] * ABS(bias[j]) ? inv : (T)0; /* m + b > 0, decided without the root */          \
+    T sj = kj * shifted;                                                                                \
+    C
+
+/* z, h: B x N complex as interleaved (re, im); out: B x 2N real rows [Re h; Im h] or NULL. */
 #define FORWARD(NAME, T, SQRT, ABS)                                                                     \
-void NAME(const T *z, const T *bias, const T *emb, T eps, long B, long N, T *h, T *out, T *s, T *k, T *c) { \
+void NAME(const T *z, const T *bias, T eps, long B, long N, T *h, T *out) {                            \
     for (long i = 0; i < B; ++i) {                                                                      \
         const T *zi = z + 2 * i * N; T *hi = h + 2 * i * N; T *oi = out ? out + 2 * i * N : NULL;        \
         _Pragma("omp simd")                                                                             \
         for (long j = 0; j < N; ++j) {                                                                  \
             T x = zi[2 * j], y = zi[2 * j + 1];                                                         \
-            T q = x * x + y * y + eps, m = SQRT(q);                                                     \
-            T inv = (T)1 / (m + eps);                                                                   \
-            T shifted = m + bias[j];                                                                    \
-            T kj = q > -bias[j] * ABS(bias[j]) ? inv : (T)0; /* m + b > 0, decided without the root */  \
-            T sj = kj * shifted;                                                                        \
-            if (s) { s[i * N + j] = sj; k[i * N + j] = kj; c[i * N + j] = kj * emb[j] * inv / m; }      \
+            FACTORS(T, SQRT, ABS, )                                                                     \
             T hx = x * sj, hy = y * sj;                                                                 \
             hi[2 * j] = hx; hi[2 * j + 1] = hy;                                                         \
             if (oi) { oi[j] = hx; oi[N + j] = hy; }                                                     \
@@ -89,9 +97,10 @@ void NAME(const T *z, const T *bias, const T *emb, T eps, long B, long N, T *h, 
 }
 
 /* g: the gradient at h (complex), plus the rows gout (B x 2N real [Re; Im] gradient of the emitted output) when
-   not NULL; gz: the gradient at z (complex); acc += Re(conj(z) g) * k (real). */
-#define BACKWARD(NAME, T)                                                                               \
-void NAME(const T *g, const T *gout, const T *z, const T *s, const T *k, const T *c, long B, long N, T *gz,  \
+   not NULL; z: the step's pre-activations, from which s, k, c are recomputed (emb = eps - b); gz: the gradient
+   at z (complex); acc += Re(conj(z) g) * k (real). */
+#define BACKWARD(NAME, T, SQRT, ABS)                                                                    \
+void NAME(const T *g, const T *gout, const T *z, const T *bias, const T *emb, T eps, long B, long N, T *gz, \
           T *acc) {                                                                                     \
     for (long i = 0; i < B; ++i) {                                                                      \
         const T *oi = gout ? gout + 2 * i * N : NULL;                                                   \
@@ -99,23 +108,27 @@ void NAME(const T *g, const T *gout, const T *z, const T *s, const T *k, const T
         for (long j = 0; j < N; ++j) {                                                                  \
             long e = i * N + j;                                                                         \
             T x = z[2 * e], y = z[2 * e + 1], gx = g[2 * e], gy = g[2 * e + 1];                         \
+            FACTORS(T, SQRT, ABS, T cj = kj * emb[j] * inv / m;)                                        \
             if (oi) { gx = oi[j] + gx; gy = oi[N + j] + gy; }                                           \
             T r = x * gx + y * gy;                                                                      \
-            acc[e] += r * k[e];                                                                         \
-            T t = c[e] * r;                                                                             \
-            gz[2 * e] = s[e] * gx + x * t;                                                              \
-            gz[2 * e + 1] = s[e] * gy + y * t;                                                          \
+            acc[e] += r * kj;                                                                           \
+            T t = cj * r;                                                                               \
+            gz[2 * e] = sj * gx + x * t;                                                                \
+            gz[2 * e + 1] = sj * gy + y * t;                                                            \
         }                                                                                               \
     }                                                                                                   \
 }
 
 FORWARD(modrelu_forward_f32, float, sqrtf, fabsf)
 FORWARD(modrelu_forward_f64, double, sqrt, fabs)
-BACKWARD(modrelu_backward_f32, float)
-BACKWARD(modrelu_backward_f64, double)
+BACKWARD(modrelu_backward_f32, float, sqrtf, fabsf)
+BACKWARD(modrelu_backward_f64, double, sqrt, fabs)
 """
-SOURCE = MODRELU_SOURCE + lstm_kernel.SOURCE  # the one library's source
-NAMES = frozenset({"modrelu_forward", "modrelu_backward", *lstm_kernel.ARGTYPES})  # its functions, less the suffix
+# The kernel modules compiled into the library beside modReLU: each has SOURCE, ARGTYPES (name -> argtypes) and
+# DTYPES (dtype -> the suffix of ``<name>_<suffix>``).
+_MODULES = (lstm_kernel,)
+SOURCE = MODRELU_SOURCE + "".join(m.SOURCE for m in _MODULES)  # the one library's source
+NAMES = frozenset({"modrelu_forward", "modrelu_backward", *(name for m in _MODULES for name in m.ARGTYPES)})  # less the suffix
 
 
 # -fno-trapping-math changes no value (it only lets the compiler ignore floating-point exception flags, which
@@ -213,16 +226,17 @@ def _bind(lib: ctypes.CDLL) -> ctypes.CDLL:
     for dtype, real in ((torch.complex64, ctypes.c_float), (torch.complex128, ctypes.c_double)):
         suffix = _SUFFIX[dtype]
         fwd, bwd = getattr(lib, f"modrelu_forward_{suffix}"), getattr(lib, f"modrelu_backward_{suffix}")
-        fwd.argtypes = [*pointers, real, ctypes.c_long, ctypes.c_long, *[ctypes.c_void_p] * 5]
+        fwd.argtypes = [*pointers[:2], real, ctypes.c_long, ctypes.c_long, *pointers[:2]]
         fwd.restype = None
-        bwd.argtypes = [*[ctypes.c_void_p] * 6, ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+        bwd.argtypes = [*[ctypes.c_void_p] * 5, real, ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
         bwd.restype = None
         functions["modrelu_forward", dtype], functions["modrelu_backward", dtype] = fwd, bwd
-    for name, argtypes in lstm_kernel.ARGTYPES.items():  # urnn_zoo.engine.lstm_kernel: pointers and longs only
-        for dtype, suffix in lstm_kernel.DTYPES.items():
-            fn = getattr(lib, f"{name}_{suffix}")
-            fn.argtypes, fn.restype = list(argtypes), None
-            functions[name, dtype] = fn
+    for module in _MODULES:  # urnn_zoo.engine.lstm_kernel: pointers and longs only
+        for name, argtypes in module.ARGTYPES.items():
+            for dtype, suffix in module.DTYPES.items():
+                fn = getattr(lib, f"{name}_{suffix}")
+                fn.argtypes, fn.restype = list(argtypes), None
+                functions[name, dtype] = fn
     lib.functions = functions
     return lib
 
@@ -355,22 +369,21 @@ def _ptr(t: Tensor | None) -> int | None:
 # division, comparison or square root; the loops work on real and imaginary parts, so no x4 rule applies),
 # and bytes of the distinct elements read plus written, in the tensors' real precision:
 #   forward: m = √(x² + y² + ε) 5, inv = 1/(m + ε) 2, m + b 1, the test q > −b·|b| 2 (a multiply and the
-#     comparison; sign and absolute value are not counted), s = k·(m + b) 1, h = z·s 2: 13 FLOPs, and
-#     c = k·(ε − b)·inv/m 3 more when saving s, k, c; reads z (2 reals an element) and b (N reals; ε − b too
-#     when saving), writes h (2), the emitted row [Re h; Im h] (2) when given, s, k, c (3) when saving;
-#   backward: ḡ = g + rows 2 (when rows are given), r = Re(z̄ ḡ) 3, acc += r·k 2, t = c·r 1, gz = s·ḡ + z·t 6:
-#     12 FLOPs, 14 with rows; reads g and z (2 each), rows (2) when given, s, k, c (3) and acc (1), writes
-#     gz (2) and acc (1).
+#     comparison; sign and absolute value are not counted), s = k·(m + b) 1, h = z·s 2: 13 FLOPs; reads z
+#     (2 reals an element) and b (N reals), writes h (2) and the emitted row [Re h; Im h] (2) when given;
+#   backward: s and k recomputed as in the forward 11, c = k·(ε − b)·inv/m 3, ḡ = g + rows 2 (when rows are
+#     given), r = Re(z̄ ḡ) 3, acc += r·k 2, t = c·r 1, gz = s·ḡ + z·t 6: 26 FLOPs, 28 with rows; reads g and z
+#     (2 each), rows (2) when given, acc (1), b and ε − b (N reals each), writes gz (2) and acc (1).
 
 
 def modrelu_cost(direction: str, batch: int, n: int, dtype: torch.dtype, *, emit: bool = False,
-                 saved: bool = False, rows: bool = False) -> tuple[int, int]:
+                 rows: bool = False) -> tuple[int, int]:
     r"""FLOPs and bytes moved by one kernel call on a (batch, n) complex step (Note [Kernel cost]).
 
     Args:
         direction: ``"forward"`` (:func:`modrelu_forward`) or ``"backward"`` (:func:`modrelu_backward`).
         batch, n: B and N. dtype: the complex dtype of z (complex64 or complex128).
-        emit: the forward writes the emitted row. saved: the forward writes s, k, c.
+        emit: the forward writes the emitted row.
         rows: the backward adds the emitted output's gradient rows.
 
     Returns:
@@ -380,8 +393,8 @@ def modrelu_cost(direction: str, batch: int, n: int, dtype: torch.dtype, *, emit
         ValueError: an unknown ``direction`` or a dtype the kernels do not take.
 
     Example:
-        >>> modrelu_cost("forward", 32, 512, torch.complex64, emit=True, saved=True)  # 16·B·N, 4·(9·B·N + 2·N)
-        (262144, 593920)
+        >>> modrelu_cost("forward", 32, 512, torch.complex64, emit=True)  # 13·B·N, 4·(6·B·N + N)
+        (212992, 395264)
     """
     if direction not in ("forward", "backward") or dtype not in _SUFFIX:
         raise ValueError(f"expected direction 'forward' or 'backward' and dtype complex64 or complex128, got "
@@ -389,64 +402,60 @@ def modrelu_cost(direction: str, batch: int, n: int, dtype: torch.dtype, *, emit
     size = batch * n
     real = torch.finfo(dtype).bits // 8
     if direction == "forward":
-        return size * (13 + 3 * saved), real * (size * (4 + 2 * emit + 3 * saved) + n * (1 + saved))
-    return size * (12 + 2 * rows), real * size * (11 + 2 * rows)
+        return size * 13, real * (size * (4 + 2 * emit) + n)
+    return size * (26 + 2 * rows), real * (size * (8 + 2 * rows) + 2 * n)
 
 
-def modrelu_forward(z: Tensor, bias: Tensor, eps_minus_bias: Tensor, eps: float, h: Tensor,
-                    out: Tensor | None, saved: tuple[Tensor, ...]) -> bool:
-    r"""One step of complex modReLU in one pass: h = modReLU(z), the emitted row [Re h; Im h] and s, k, c.
+def modrelu_forward(z: Tensor, bias: Tensor, eps: float, h: Tensor, out: Tensor | None) -> bool:
+    r"""One step of complex modReLU in one pass: h = modReLU(z) and the emitted row [Re h; Im h].
 
     Args:
         z: (B, N) complex pre-activations.
-        bias, eps_minus_bias: (N,) real b and ε − b.
+        bias: (N,) real b.
         eps: ε.
         h: (B, N) complex destination.
         out: (B, 2N) real destination of [Re h; Im h], or None.
-        saved: ``(s, k, c)`` (B, N) real destinations (urnn_zoo.engine.recurrence), or ``()``.
 
     Returns:
         True when done; False when the kernels cannot run here (nothing is written; use torch operators).
 
     Example:
         >>> z, h = torch.tensor([[3 + 4j]]), torch.empty(1, 1, dtype=torch.complex64)
-        >>> done = modrelu_forward(z, torch.zeros(1), torch.full((1,), 1e-5), 1e-5, h, None, ())
+        >>> done = modrelu_forward(z, torch.zeros(1), 1e-5, h, None)
         >>> (not done) or torch.allclose(h, z, atol=1e-4)
         True
     """
     lib = _library()
-    if lib is None or z.dtype not in _SUFFIX or not _usable(z, bias, eps_minus_bias, h, out, *saved):
+    if lib is None or z.dtype not in _SUFFIX or not _usable(z, bias, h, out):
         return False
-    s, k, c = saved or (None, None, None)
-    lib.functions["modrelu_forward", z.dtype](z.data_ptr(), bias.data_ptr(), eps_minus_bias.data_ptr(), eps,
-                                              z.shape[0], z.shape[1], h.data_ptr(), _ptr(out), _ptr(s), _ptr(k),
-                                              _ptr(c))
+    lib.functions["modrelu_forward", z.dtype](z.data_ptr(), bias.data_ptr(), eps, z.shape[0], z.shape[1],
+                                              h.data_ptr(), _ptr(out))
     if counting():  # Note [Kernel cost]
         record_external("urnn_zoo.kernels.modrelu_forward", *modrelu_cost(
-            "forward", z.shape[0], z.shape[1], z.dtype, emit=out is not None, saved=bool(saved)))
+            "forward", z.shape[0], z.shape[1], z.dtype, emit=out is not None))
     return True
 
 
-def modrelu_backward(g: Tensor, rows: Tensor | None, z: Tensor, saved: tuple[Tensor, ...], gz: Tensor,
-                     acc: Tensor) -> bool:
-    r"""The backward of one step in one pass: with ḡ = g (+ rows as complex), gz = s·ḡ + c·z·Re(z̄ ḡ) and
-    acc += Re(z̄ ḡ)·k.
+def modrelu_backward(g: Tensor, rows: Tensor | None, z: Tensor, bias: Tensor, eps_minus_bias: Tensor, eps: float,
+                     gz: Tensor, acc: Tensor) -> bool:
+    r"""The backward of one step in one pass: s, k, c recomputed from z as the forward computes them, then with
+    ḡ = g (+ rows as complex), gz = s·ḡ + c·z·Re(z̄ ḡ) and acc += Re(z̄ ḡ)·k.
 
     Args:
         g: (B, N) complex gradient at h; rows: (B, 2N) real [Re; Im] gradient of the emitted output to add, or
             None; z: (B, N) complex pre-activations.
-        saved: ``(s, k, c)`` from :func:`modrelu_forward`.
+        bias, eps_minus_bias: (N,) real b and ε − b. eps: ε.
         gz: (B, N) complex destination; acc: (B, N) real accumulator of the bias gradient.
 
     Returns:
         True when done; False when the kernels cannot run here (nothing is written).
     """
     lib = _library()
-    if lib is None or z.dtype not in _SUFFIX or not _usable(g, rows, z, gz, acc, *saved):
+    if lib is None or z.dtype not in _SUFFIX or not _usable(g, rows, z, bias, eps_minus_bias, gz, acc):
         return False
-    s, k, c = saved
-    lib.functions["modrelu_backward", z.dtype](g.data_ptr(), _ptr(rows), z.data_ptr(), s.data_ptr(), k.data_ptr(),
-                                               c.data_ptr(), z.shape[0], z.shape[1], gz.data_ptr(), acc.data_ptr())
+    lib.functions["modrelu_backward", z.dtype](g.data_ptr(), _ptr(rows), z.data_ptr(), bias.data_ptr(),
+                                               eps_minus_bias.data_ptr(), eps, z.shape[0], z.shape[1],
+                                               gz.data_ptr(), acc.data_ptr())
     if counting():  # Note [Kernel cost]
         record_external("urnn_zoo.kernels.modrelu_backward", *modrelu_cost(
             "backward", z.shape[0], z.shape[1], z.dtype, rows=rows is not None))

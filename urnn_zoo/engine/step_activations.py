@@ -26,9 +26,9 @@ __all__ = ["StepActivation", "step_activation"]
 class StepActivation:
     r"""σ with its hand-written derivative (Note [modReLU Jacobian]); one instance per forward or backward.
 
-    The forward of a step also writes the factors its backward needs into per-step slices of ``saved`` buffers
-    (computed once, in cache, instead of re-reading z over all steps); the backward of a step returns ġ_t
-    and adds the step's share of ∂ℓ/∂b into ``bias_grad_rows`` (B, N).
+    The forward of a step may also write factors its backward needs into per-step slices of ``saved_count``
+    ``saved`` buffers (the real modReLU saves one; the complex one recomputes its factors from z); the backward
+    of a step returns ġ_t and adds the step's share of ∂ℓ/∂b into ``bias_grad_rows`` (B, N).
     """
 
     saved_count = 0
@@ -55,48 +55,47 @@ class StepActivation:
 
 
 class _ComplexModReLU(StepActivation):
-    # Saved per step: s = relu(m + b)/(m + ε), k = 1[m + b > 0]/(m + ε) (= ∂s/∂b) and c = s'(m)/m =
-    # (ε − b)·k/((m + ε)·m) (where m + b > 0, relu(m + b) = m + b, so s' = (ε − b)/(m + ε)²).
+    # Per element: s = relu(m + b)/(m + ε), k = 1[m + b > 0]/(m + ε) (= ∂s/∂b) and c = s'(m)/m =
+    # (ε − b)·k/((m + ε)·m) (where m + b > 0, relu(m + b) = m + b, so s' = (ε − b)/(m + ε)²), computed from z
+    # by the forward (s, k) and again by the backward (s, k, c), by the same operations in the same order, so
+    # nothing is saved but z (Note [Why a C kernel] in urnn_zoo.engine.kernels: the traffic of saved factors
+    # cost more than recomputing them).
     # k = 1[q > −b·|b|]/(m + ε) with q = x·x + y·y + ε (Note [modReLU's kink on every path] in
     # urnn_zoo.activations): q is a multiply and two adds, not z·z̄, whose complex multiply may fuse
     # x·x − y·(−y) into one rounding (measured: 4 of 7,500 float32 values an ulp off), and torch's complex abs
     # is a hypot several times slower.
-    saved_count = 3
 
     def __init__(self, bias: Tensor | None, eps: float) -> None:
         super().__init__(bias, eps)
         self.eps_minus_bias = eps - bias
         self.kink = -bias * bias.abs()  # m + b > 0 ⟺ q > −b·|b|
 
-    def forward(self, z, saved, out, emit=None):
-        if kernels.modrelu_forward(z, self.bias, self.eps_minus_bias, self.eps, out, emit, saved):
-            return out  # one pass in C (Note [Why a C kernel]); below, the same maths in torch operators
+    def _factors(self, z: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        r"""(s, k, inv, m) of the comment above, in torch operators."""
         q = torch.mul(z.real, z.real).add_(torch.mul(z.imag, z.imag)).add_(self.eps)
         m = q.sqrt()
         inv = torch.add(m, self.eps).reciprocal_()
-        shifted = m + self.bias
-        if not saved:  # no backward will follow
-            torch.mul(z, torch.gt(q, self.kink).to(inv.dtype).mul_(inv).mul_(shifted), out=out)
-        else:
-            s, k, c = saved
-            torch.gt(q, self.kink, out=k).mul_(inv)  # a float out: 4x faster than multiplying by a bool tensor
-            torch.mul(k, shifted, out=s)
-            torch.mul(k, self.eps_minus_bias, out=c).mul_(inv).div_(m)
-            torch.mul(z, s, out=out)
-        if emit is not None:
-            torch.cat([out.real, out.imag], -1, out=emit)
+        k = torch.gt(q, self.kink).to(inv.dtype).mul_(inv)  # a float mask: 4x faster than multiplying by a bool
+        return k * (m + self.bias), k, inv, m
+
+    def forward(self, z, saved, out, emit=None):
+        if not kernels.modrelu_forward(z, self.bias, self.eps, out, emit):  # one pass in C (Note [Why a C kernel])
+            torch.mul(z, self._factors(z)[0], out=out)  # the same maths in torch operators
+            if emit is not None:
+                torch.cat([out.real, out.imag], -1, out=emit)
         return out
 
     def backward_step(self, g, z, h, saved, out, rows=None):
         g = g.contiguous()
         if self.bias_grad_rows is None:
             self.bias_grad_rows = torch.zeros(z.shape, dtype=self.bias.dtype, device=z.device)
-        if kernels.modrelu_backward(g, rows, z, saved, out, self.bias_grad_rows):
+        if kernels.modrelu_backward(g, rows, z, self.bias, self.eps_minus_bias, self.eps, out, self.bias_grad_rows):
             return out
         if rows is not None:
             n = z.shape[-1]
             g = g + torch.complex(rows[:, :n], rows[:, n:])
-        s, k, c = saved
+        s, k, inv, m = self._factors(z)
+        c = torch.mul(k, self.eps_minus_bias).mul_(inv).div_(m)
         r = torch.mul(z.conj(), g).real.contiguous()  # Re(z̄ ḡ), read twice: contiguous pays off
         self._accumulate_bias(r, k)
         return torch.addcmul(s * g, z, c * r, out=out)
