@@ -24,6 +24,7 @@ from urnn_zoo.engine.lstm_kernel import lstm_cost
 from urnn_zoo.engine.lstm_recurrence import fused_lstm
 from urnn_zoo.engine.recurrence import DenseMap, StepRecord
 from urnn_zoo.opcount import count_operators
+from test_kru_lstm_fused import tiny
 from test_recurrence import assert_close  # |got − want| <= rel · max(1, max|want|)
 
 COMPILER = shutil.which(os.environ.get("CC", "cc"))
@@ -72,21 +73,15 @@ def kernel_path(use: bool, expect=("lstm_forward", "lstm_backward")):
 
 
 def lstm_case(kind, seed, steps, batch, sizes, dtype, scale):
-    r"""Inputs of fused_lstm and the weights of a loss on all its outputs, drawn in float64, cast to ``dtype``."""
-    gen = torch.Generator().manual_seed(seed)
-    pa, pb = sizes
-    n = pa * pb
-    if kind == "dense":
-        lmap, tensors = DenseMap(), [torch.randn(n, 4 * n, dtype=f64, generator=gen) / math.sqrt(n)]
-    else:
-        lmap = KroneckerGatesMap()
-        tensors = [torch.randn(4, 1, p, p, dtype=f64, generator=gen) / math.sqrt(p) for p in (pa, pb)]
-    u = torch.randn(steps, batch, 4 * n, dtype=f64, generator=gen) * scale
-    h0, c0 = (torch.rand(batch, n, dtype=f64, generator=gen) * 2 - 1 for _ in "hc")
+    r"""Inputs of fused_lstm (test_kru_lstm_fused's ``tiny``, u scaled by ``scale``) and the weights of a loss on all
+    its outputs, drawn in float64, cast to ``dtype``."""
+    lmap, tensors, u, h0, c0 = tiny(kind, seed, steps, batch, sizes)
+    gen = torch.Generator().manual_seed(seed + 1)
+    n = h0.shape[1]
     weights = [torch.randn(steps, batch, n, dtype=f64, generator=gen), *(torch.randn(batch, n, dtype=f64,
                                                                                    generator=gen) for _ in "hc")]
     cast = lambda ts: [t.to(dtype) for t in ts]  # noqa: E731
-    return lmap, cast(tensors), *cast([u, h0, c0]), cast(weights)
+    return lmap, cast(tensors), *cast([u * scale, h0, c0]), cast(weights)
 
 
 def outputs_and_gradients(lmap, tensors, u, h0, c0, weights):
