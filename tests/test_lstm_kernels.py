@@ -22,7 +22,7 @@ from urnn_zoo.engine import kernels, lstm_step
 from urnn_zoo.engine.kronecker_gates import KroneckerGatesMap
 from urnn_zoo.engine.lstm_kernel import lstm_cost
 from urnn_zoo.engine.lstm_recurrence import fused_lstm
-from urnn_zoo.engine.recurrence import DenseMap, StepRecord
+from urnn_zoo.engine.recurrence import StepRecord
 from urnn_zoo.opcount import count_operators
 from test_kru_lstm_fused import tiny
 from test_recurrence import assert_close  # |got − want| <= rel · max(1, max|want|)
