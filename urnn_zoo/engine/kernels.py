@@ -1,5 +1,6 @@
-r"""One-pass CPU kernels for the fused loops' elementwise steps, built at first use: the complex modReLU step of
-the fused recurrence, and the LSTM gate step of the fused LSTM (urnn_zoo.engine.lstm_kernel).
+r"""One-pass CPU kernels for the fused loops' steps, built at first use: the complex modReLU step of the fused
+recurrence, the LSTM gate step of the fused LSTM (urnn_zoo.engine.lstm_kernel) and the EURNN layers of a fused
+step, all L layers of a row in one pass each way (urnn_zoo.engine.layers_kernel).
 
 Note [Why a C kernel]
 The complex modReLU step (urnn_zoo.engine.step_activations, Note [modReLU Jacobian]) is about 15 elementwise torch
@@ -10,7 +11,7 @@ inductor (torch 2.13) generates no code for complex operators and a compiled rea
 call than it saves; numba's loop did not vectorise over complex numbers. One C loop over the elements that the
 compiler vectorises does the same work in one pass (10 µs at N=512, 19 µs at N=1024). It is compiled with the
 system C compiler (``$CC``, default ``cc``; gcc is part of the machine class) into ``kernels/`` of the user
-cache folder (urnn_zoo.cache) the first time it is needed, in a fraction of a second, and loaded with
+cache folder (urnn_zoo.cache) the first time it is needed, in a few seconds (about 4.5 s on the 2-core CPU class), and loaded with
 ctypes once it is checked (Note [Trusting the kernel cache]). On another device, for non-contiguous tensors, or
 with ``URNN_ZOO_KERNELS=0``, the caller uses torch operators with the same maths (tests/test_kernels.py checks
 the two agree); when the kernels cannot be built or loaded it does too, after one :class:`KernelWarning`.
@@ -58,7 +59,7 @@ import torch
 from torch import Tensor
 
 from urnn_zoo.cache import cache_dir
-from urnn_zoo.engine import lstm_kernel
+from urnn_zoo.engine import layers_kernel, lstm_kernel
 from urnn_zoo.opcount import counting, record_external
 
 __all__ = ["available", "kernel", "modrelu_forward", "modrelu_backward", "modrelu_cost", "DISABLE_ENV",
@@ -126,9 +127,10 @@ BACKWARD(modrelu_backward_f64, double, sqrt, fabs)
 """
 # The kernel modules compiled into the library beside modReLU: each has SOURCE, ARGTYPES (name -> argtypes) and
 # DTYPES (dtype -> the suffix of ``<name>_<suffix>``).
-_MODULES = (lstm_kernel,)
+_MODULES = (lstm_kernel, layers_kernel)
 SOURCE = MODRELU_SOURCE + "".join(m.SOURCE for m in _MODULES)  # the one library's source
-NAMES = frozenset({"modrelu_forward", "modrelu_backward", *(name for m in _MODULES for name in m.ARGTYPES)})  # less the suffix
+# its functions, less the suffix
+NAMES = frozenset({"modrelu_forward", "modrelu_backward", *(name for m in _MODULES for name in m.ARGTYPES)})
 
 
 # -fno-trapping-math changes no value (it only lets the compiler ignore floating-point exception flags, which
@@ -138,7 +140,7 @@ FLAGS = ("-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-ffp-
          "-shared", "-fPIC")
 _SUFFIX = {torch.complex64: "f32", torch.complex128: "f64"}
 DIGEST_SUFFIX = ".sha256"
-LOCK_TIMEOUT_S = 120.0  # a build takes well under a second; a lock held this long belongs to a stuck process
+LOCK_TIMEOUT_S = 120.0  # a build takes a few seconds; a lock held this long belongs to a stuck process
 COMPILE_TIMEOUT_S = 120.0
 
 
@@ -231,7 +233,7 @@ def _bind(lib: ctypes.CDLL) -> ctypes.CDLL:
         bwd.argtypes = [*[ctypes.c_void_p] * 5, real, ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
         bwd.restype = None
         functions["modrelu_forward", dtype], functions["modrelu_backward", dtype] = fwd, bwd
-    for module in _MODULES:  # urnn_zoo.engine.lstm_kernel: pointers and longs only
+    for module in _MODULES:  # urnn_zoo.engine.lstm_kernel and layers_kernel: pointers and longs only
         for name, argtypes in module.ARGTYPES.items():
             for dtype, suffix in module.DTYPES.items():
                 fn = getattr(lib, f"{name}_{suffix}")
