@@ -4,11 +4,9 @@ against the torch-operator path (values and every gradient), gradcheck with it, 
 reports to the operator counter."""
 from __future__ import annotations
 
-import contextlib
 import itertools
 import os
 import shutil
-from unittest import mock
 
 import pytest
 import torch
@@ -21,6 +19,8 @@ from urnn_zoo.engine import kernels
 from urnn_zoo.engine.layers_kernel import layers_cost
 from urnn_zoo.engine.recurrence import StepRecord, fused_recurrence
 from urnn_zoo.opcount import count_operators
+import kernel_spy
+from kernel_spy import kernels_used
 from test_recurrence import assert_close  # |got − want| <= rel · max(1, max|want|)
 
 COMPILER = shutil.which(os.environ.get("CC", "cc"))
@@ -38,38 +38,9 @@ TOLERANCE = {True: (1e-12, 1e-12), False: (1e-5, 5e-5)}
 NAMES = ("layers_forward", "layers_adjoint")
 
 
-@contextlib.contextmanager
-def kernels_used():
-    r"""The names of the C functions called while the block runs (handed out by urnn_zoo.engine.kernels.kernel)."""
-    used, real = set(), kernels.kernel
-
-    def spy(name, *args):
-        fn = real(name, *args)
-        if fn is None:
-            return None
-
-        def called(*arguments):
-            used.add(name)
-            return fn(*arguments)
-
-        return called
-
-    with mock.patch.object(kernels, "kernel", spy):
-        yield used
-
-
-@contextlib.contextmanager
-def kernel_path(use: bool, expect=NAMES):
-    r"""Run with the C kernels (asserting that the ``expect`` ones ran, so that a test cannot pass by comparing
-    the torch path with itself) or with them switched off as tests/test_kernels.py switches them off."""
-    if not use:
-        with mock.patch.object(kernels, "_library", lambda: None):
-            yield
-        return
-    assert kernels.available()
-    with kernels_used() as used:
-        yield
-    assert set(expect) <= used, used
+def kernel_path(use: bool, expect=None):
+    r"""kernel_spy.kernel_path with this file's kernels expected by default."""
+    return kernel_spy.kernel_path(use, NAMES if expect is None else expect)
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -8,7 +8,6 @@ import contextlib
 import math
 import os
 import shutil
-from unittest import mock
 
 import numpy as np
 import pytest
@@ -25,6 +24,8 @@ from urnn_zoo.engine.lstm_recurrence import fused_lstm
 from urnn_zoo.engine.recurrence import StepRecord
 from urnn_zoo.opcount import count_operators
 from test_kru_lstm_fused import tiny
+import kernel_spy
+from kernel_spy import kernels_used
 from test_recurrence import assert_close  # |got − want| <= rel · max(1, max|want|)
 
 COMPILER = shutil.which(os.environ.get("CC", "cc"))
@@ -43,33 +44,12 @@ SCALES = (0.5, 3.0, 30.0)
 TOLERANCE = {f64: (1e-12, 1e-12), f32: (2e-6, 1e-5)}
 
 
-@contextlib.contextmanager
-def kernels_used():
-    r"""The names of the C functions handed out while the block runs (urnn_zoo.engine.kernels.kernel)."""
-    used, real = set(), kernels.kernel
-
-    def spy(name, *args):
-        fn = real(name, *args)
-        if fn is not None:
-            used.add(name)
-        return fn
-
-    with mock.patch.object(kernels, "kernel", spy):
-        yield used
+LSTM_NAMES = ("lstm_forward", "lstm_backward")
 
 
-@contextlib.contextmanager
-def kernel_path(use: bool, expect=("lstm_forward", "lstm_backward")):
-    r"""Run with the C kernels (asserting that the ``expect`` ones ran, so that a test cannot pass by comparing
-    the torch path with itself) or with them switched off as tests/test_kernels.py switches them off."""
-    if not use:
-        with mock.patch.object(kernels, "_library", lambda: None):
-            yield
-        return
-    assert kernels.available()
-    with kernels_used() as used:
-        yield
-    assert set(expect) <= used, used
+def kernel_path(use: bool, expect=None):
+    r"""kernel_spy.kernel_path with this file's kernels expected by default."""
+    return kernel_spy.kernel_path(use, LSTM_NAMES if expect is None else expect)
 
 
 def lstm_case(kind, seed, steps, batch, sizes, dtype, scale):
