@@ -12,6 +12,7 @@ from torch.func import functional_call
 
 import urnn_zoo as uz
 from urnn_zoo.cells.eurnn import apply_layers
+from urnn_zoo.engine import kernels
 from admissible import admissible_sizes
 from hypothesis_profiles import examples
 
@@ -194,8 +195,23 @@ def test_real_variant_is_a_special_orthogonal_real_cell():
     assert cell(torch.randn(3, 2, N_IN, dtype=F64))[1].dtype == F64
 
 
-def test_auto_strategy_follows_the_documented_rule():
+def test_auto_strategy_follows_the_documented_rule(monkeypatch):
+    r"""Note [EURNN compute strategy]: dense while N <= max(64, 32·L) with the layers as torch operators (kernels
+    off, another device, or the per-step loop), while N <= max(32, 4·L) where the C layer kernel runs."""
     pick = lambda name, n, **o: build(name, n, 0, dtype=torch.float32, **o)._resolved_strategy()  # noqa: E731
+
+    def loop(name, n, **o):
+        cell = build(name, n, 0, dtype=torch.float32, **o)
+        cell.fused = False
+        return cell._resolved_strategy()
+
+    if kernels.available():
+        assert pick("eurnn", 32) == "dense" and pick("eurnn", 64) == "layers" and pick("eurnn", 64, capacity=16) == "dense"
+        assert pick("eurnn", 128, capacity=4) == "layers" and pick("eurnn", 128, capacity=32) == "dense"
+        assert pick("eurnn", 256, capacity=32) == "layers" and pick("eurnn", 512, capacity=16) == "layers"
+        assert pick("eurnn_fft", 32) == "dense" and pick("eurnn_fft", 64) == "layers"
+        assert loop("eurnn", 128, capacity=4) == "dense"  # the per-step loop has no layer kernel
+    monkeypatch.setattr(kernels, "_library", lambda: None)
     assert pick("eurnn", 8) == "dense" and pick("eurnn", 128, capacity=4) == "dense"
     assert pick("eurnn", 512) == "layers" and pick("eurnn", 512, capacity=4) == "layers"
     assert pick("eurnn", 1024, capacity=16) == "layers"

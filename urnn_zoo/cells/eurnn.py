@@ -21,6 +21,7 @@ from urnn_zoo.cells.eurnn_layers import LayersMap, apply_layers, band_of_layers,
 from urnn_zoo.cells.execution import FusedActivation
 from urnn_zoo.cells.shared import ComplexInput
 from urnn_zoo.cells.sizes import InadmissibleSizeError
+from urnn_zoo.engine import kernels
 from urnn_zoo.engine.recurrence import DenseMap, LinearMap
 
 # LayersMap, unit_coefficients and apply_layers (urnn_zoo.cells.eurnn_layers) keep this module's import path.
@@ -41,8 +42,15 @@ STRATEGIES = ("auto", "layers", "band", "dense")
 # N=256 77.6/69.8; L=8 N=256 98.7/97.8; eurnn_fft N=128 37.2/52.0, 256 76.4/87.3, 512 218/222. The rule
 # "dense while N <= max(64, 32·L)" stays within 10 % of the better of the two in all of them (run-to-run
 # noise here is ±10 %). The GEMM is relatively cheaper on a GPU (unmeasured).
+# With the layer kernel (urnn_zoo.engine.layers_kernel, CPU, fused) the crossover moves (2 threads, medians, ms,
+# dense/layers): L=2 N=32 8.6/9.8, 64 11.4/10.0, 128 31.1/22.0; L=8 N=64 12.8/14.4, 128 36.1/28.8; L=16 N=64
+# 23.0/27.9, 128 38.1/41.1, 256 94.3/68.7, 512 251/110; L=32 N=128 50.0/57.0, 256 106/84.7; eurnn_fft N=32 7.3/8.4,
+# 64 12.0/11.9, 256 54.2/36.9. There "dense while N <= max(32, 4·L)" is within 12 % of the better in all measured
+# (the old rule was 2.3x off at N = 512, L = 16).
 AUTO_DENSE_MIN_N = 64
 AUTO_DENSE_N_PER_LAYER = 32
+KERNEL_DENSE_MIN_N = 32
+KERNEL_DENSE_N_PER_LAYER = 4
 
 # Note [Why D first]
 # The phases of the units and D must sit on opposite sides. With the paper's unit (phase on the output side)
@@ -94,6 +102,8 @@ class _EUNNCell(RecurrentCell):
         if self.strategy != "auto":
             return self.strategy
         n, layers = self.hidden_size, self.perm.shape[0]
+        if self.fused and self.perm.device.type == "cpu" and kernels.available():  # the layer kernel runs
+            return "dense" if n <= max(KERNEL_DENSE_MIN_N, KERNEL_DENSE_N_PER_LAYER * layers) else "layers"
         return "dense" if n <= max(AUTO_DENSE_MIN_N, AUTO_DENSE_N_PER_LAYER * layers) else "layers"
 
     def prepare(self) -> tuple[str, Tensor | list[tuple[Tensor, Tensor, Tensor]]]:
