@@ -223,14 +223,14 @@ def _build(compiler: str, target: Path) -> None:
 
 def _bind(lib: ctypes.CDLL) -> ctypes.CDLL:
     r"""Look the functions up once and declare their signatures (AttributeError when one is missing)."""
-    pointers = [ctypes.c_void_p] * 3
+    p, n = ctypes.c_void_p, ctypes.c_long
     functions = {}  # (name, dtype) -> the C function
     for dtype, real in ((torch.complex64, ctypes.c_float), (torch.complex128, ctypes.c_double)):
         suffix = _SUFFIX[dtype]
         fwd, bwd = getattr(lib, f"modrelu_forward_{suffix}"), getattr(lib, f"modrelu_backward_{suffix}")
-        fwd.argtypes = [*pointers[:2], real, ctypes.c_long, ctypes.c_long, *pointers[:2]]
+        fwd.argtypes = [p, p, real, n, n, p, p]  # z, bias, eps, B, N, h, out
         fwd.restype = None
-        bwd.argtypes = [*[ctypes.c_void_p] * 5, real, ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+        bwd.argtypes = [p, p, p, p, p, real, n, n, p, p]  # g, gout, z, bias, eps - bias, eps, B, N, gz, acc
         bwd.restype = None
         functions["modrelu_forward", dtype], functions["modrelu_backward", dtype] = fwd, bwd
     for module in _MODULES:  # urnn_zoo.engine.lstm_kernel and layers_kernel: pointers and longs only
@@ -323,8 +323,8 @@ def available() -> bool:
 
 
 def kernel(name: str, dtype: torch.dtype, *tensors: Tensor | None):
-    r"""The C function ``<name>_f32`` or ``<name>_f64`` of the library for ``dtype``, with its argument types
-    declared, for a call on ``tensors``.
+    r"""The C function ``<name>_<suffix>`` of the library for ``dtype`` (the suffix of the kernel module's
+    ``DTYPES``: ``f32``, ``f64``, ``c64``, ``c128``), with its argument types declared, for a call on ``tensors``.
 
     Args:
         name: e.g. ``"lstm_forward"`` (urnn_zoo.engine.lstm_kernel). dtype: the tensors' dtype.

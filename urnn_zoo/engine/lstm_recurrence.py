@@ -24,7 +24,8 @@ outputs and from step t + 1 (h̄_T = ∂ℓ/∂out_T + ∂ℓ/∂h_T, c̄_T = �
 ż_t is the gradient of u_t; h̄_0 and c̄_0 (with no output term) those of the initial state; the gradient of L's
 tensors θ is Σ_t ⟨ż_t, L_θ h_{t−1}⟩ differentiated in θ, computed by the map as in Note [Fused BPTT] of
 urnn_zoo.engine.recurrence (dense Wᵀ: Σ_t h_{t−1}ᵀ ż_t). σ' = σ(1 − σ) and tanh' = 1 − tanh² are read from the
-saved activations, as autograd's own backward of sigmoid and tanh reads them, so the two paths round alike.
+saved activations, as autograd's own backward of sigmoid and tanh reads them, so the torch-operator path rounds
+as autograd does (the C gate step computes in float64, Note [LSTM gate kernel]).
 The elementwise work is done per step while the step's (B, N) slices are in cache, by urnn_zoo.engine.lstm_step
 (on the CPU one C loop each way, Note [LSTM gate kernel] in urnn_zoo.engine.lstm_kernel).
 """
@@ -92,17 +93,11 @@ class _FusedLSTM(torch.autograd.Function):
         n = width // GATES
         record = StepRecord(h0, h, map_saved) if any(need_tensors) else None
         outs = grad_out.unbind(0) if grad_out is not None else [None] * T
-        g_h, g_c = (h0.new_empty(B, n) for _ in "hc")  # h̄_t and c̄_t, rewritten per step (Note [LSTM step buffers])
-        top = [g for g in (outs[T - 1], grad_h_last) if g is not None]  # h̄_{T−1} = ∂ℓ/∂out_{T−1} + ∂ℓ/∂h_T
-        if len(top) == 2:
-            torch.add(*top, out=g_h)
-        elif top:
-            g_h.copy_(top[0])
-        else:
-            g_h.zero_()
-        if grad_c_last is None:
-            g_c.zero_()
-        else:
+        g_h, g_c = (h0.new_zeros(B, n) for _ in "hc")  # h̄_t and c̄_t, rewritten per step (Note [LSTM step buffers])
+        for g in (outs[T - 1], grad_h_last):  # h̄_{T−1} = ∂ℓ/∂out_{T−1} + ∂ℓ/∂h_T (0 + a + b rounds as a + b)
+            if g is not None:
+                g_h.add_(g)
+        if grad_c_last is not None:
             g_c.copy_(grad_c_last)
         (g_z,) = _buffers(1, acts)  # ż_t of Note [Fused LSTM BPTT], the gradient of u
         if isinstance(lmap, KroneckerGatesMap):  # the gate step also writes ż_t in the map's gate-major layout
