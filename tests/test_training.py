@@ -4,10 +4,13 @@ The per-task learning runs are short seeded runs (seconds each on one core) of a
 quickly at a small size; each must end clearly below the task's memoryless baseline.
 """
 import csv
+import signal
 
 import pytest
 import torch
 
+from urnn_zoo import training
+from urnn_zoo.runs import RunStatus
 from urnn_zoo.tasks.adding import AddingTask
 from urnn_zoo.training import (
     ResumeMismatchError,
@@ -115,6 +118,41 @@ def test_resume_after_an_interruption_drops_rows_past_the_checkpoint(tmp_path, m
     monkeypatch.setattr(AddingTask, "loss", original)
     resumed = train("lstm", "adding", out=tmp_path / "b", resume=True, **common)
     assert rows(resumed.path) == rows(whole.path)
+
+
+def test_a_second_ctrl_c_during_the_interrupted_write_still_leaves_the_run_incomplete(tmp_path, monkeypatch):
+    r"""A cluster job gets SIGINT twice (the terminal's Ctrl-C, then the cancel): the second, arriving while the
+    interrupted run writes its summary, must not leave the run marked running by a process no longer training it."""
+    common = dict(seed=1, hidden=8, lr=1e-2, batch_size=8, eval_every=10, log_every=2, eval_batches=2,
+                  test_batches=2, steps=30, task_options={"T": 6}, **QUIET)
+    original, calls, sent = AddingTask.loss, [0], []
+
+    def interrupt_at_step_25(self, outputs, targets):
+        if torch.is_grad_enabled():
+            calls[0] += 1
+            if calls[0] == 25:
+                raise KeyboardInterrupt
+        return original(self, outputs, targets)
+
+    write = training._Run.write_summary
+
+    def second_ctrl_c(self, *args, **kwargs):
+        if self.status is RunStatus.INCOMPLETE and not sent:
+            sent.append(True)
+            signal.raise_signal(signal.SIGINT)
+        return write(self, *args, **kwargs)
+
+    monkeypatch.setattr(AddingTask, "loss", interrupt_at_step_25)
+    monkeypatch.setattr(training._Run, "write_summary", second_ctrl_c)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            train("lstm", "adding", out=tmp_path, **common)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert sent
+    summary = load_summary(tmp_path / "lstm-adding-T6-N8-s1")
+    assert summary["status"] == "incomplete" and "step 24" in summary["message"]
 
 
 # ------------------------------------------------------------------------------------------ the run folder

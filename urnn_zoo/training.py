@@ -56,6 +56,7 @@ from urnn_zoo.runs import (Checkpoint, LoopState, MetricsLog, ResumeMismatchErro
                            RunNotFoundError, RunStatus, capture_environment, capture_rng, divergence,
                            load_checkpoint, open_run_folder, read_config, read_summary, restore_rng, run_name,
                            save_checkpoint, this_process, write_summary)
+from urnn_zoo.runs.atomic import interrupts_held
 from urnn_zoo.runs.summary import SUMMARY_SCHEMA
 from urnn_zoo.runs.config import OPTIMIZERS
 from urnn_zoo.tasks.base import Task, make_task
@@ -278,11 +279,14 @@ class _Run:
         try:
             return self._loop(checkpoint is not None)
         except KeyboardInterrupt:
-            self.status = RunStatus.INCOMPLETE
-            last = ("no checkpoint yet" if self.saved_step is None else
-                    f"its last checkpoint is at step {self.saved_step}")
-            self.message = f"interrupted at step {self.loop.step} ({last}); resume it with --resume"
-            self.write_summary()
+            # A second Ctrl-C (a cluster job is cancelled with SIGINT after the terminal's own) must not stop this
+            # write: the run would stay marked running by a process that is no longer training it.
+            with interrupts_held():
+                self.status = RunStatus.INCOMPLETE
+                last = ("no checkpoint yet" if self.saved_step is None else
+                        f"its last checkpoint is at step {self.saved_step}")
+                self.message = f"interrupted at step {self.loop.step} ({last}); resume it with --resume"
+                self.write_summary()
             raise
         finally:
             self.metrics.close()
